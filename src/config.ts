@@ -1,0 +1,482 @@
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+
+/** A rejected input: names the input, the value given and what is allowed. Exit status 2. */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
+    super(`Invalid input '${input}': ${JSON.stringify(value)}. Allowed: ${allowed}.`);
+    this.name = 'InputError';
+  }
+}
+
+export type Accel = 'auto' | 'kvm' | 'tcg';
+export type Installer = 'grml-debootstrap' | 'mmdebstrap' | 'command';
+export type Isolation = 'auto' | 'vm' | 'chroot';
+export type Firmware = 'bios' | 'uefi';
+export type Architecture = 'amd64' | 'arm64';
+export type LintSeverity = 'error' | 'warning' | 'info' | 'style';
+export type UploadPolicy = 'always' | 'failure' | 'never';
+export type LintianSeverity = 'error' | 'warning' | 'info' | 'pedantic';
+
+export interface Config {
+  readonly mode: 'run' | 'report';
+  readonly workingDirectory: string;
+  readonly outputDir: string;
+  readonly release: string;
+  readonly hostRelease: string;
+  readonly architecture: Architecture;
+  /** Empty when neither the input nor the host's apt sources name a Debian mirror. */
+  readonly mirror: string;
+  readonly accel: Accel;
+  readonly lint: boolean;
+  readonly lintPaths: readonly string[];
+  readonly lintExclude: readonly string[];
+  readonly lintSeverity: LintSeverity;
+  readonly lintShell: '' | 'sh' | 'bash' | 'dash' | 'ksh';
+  readonly lintFailOn: LintSeverity | 'never';
+  readonly buildPackage: boolean;
+  readonly buildRelease: string;
+  readonly packageVersionSuffix: string;
+  readonly lintian: boolean;
+  readonly lintianFailOn: LintianSeverity | 'never';
+  readonly installBuiltPackages: boolean;
+  readonly installer: Installer;
+  readonly installCommand: string;
+  readonly installerArgs: readonly string[];
+  readonly isolation: Isolation;
+  readonly packages: readonly string[];
+  readonly imageSizeBytes: number;
+  /** As given (normalised), for installers that take a size string. */
+  readonly imageSize: string;
+  readonly hostname: string;
+  readonly password: string;
+  readonly passwordGenerated: boolean;
+  readonly firmware: Firmware;
+  readonly vmMemoryMiB: number;
+  readonly vmCpus: number;
+  /** Seconds; undefined means the default for the accelerator in use. */
+  readonly bootTimeout: number | undefined;
+  readonly installTimeout: number;
+  readonly validate: boolean;
+  readonly gossfile: string;
+  readonly gossVars: string;
+  readonly gossRetryTimeout: number;
+  readonly gossVersion: string;
+  readonly gossPath: string;
+  readonly gossDownloadUrl: string;
+  readonly uploadImage: UploadPolicy;
+  readonly artifactPrefix: string;
+  readonly retentionDays: number;
+  readonly cache: boolean;
+}
+
+/** Reads one raw input by its action.yml name; the default is already applied. */
+export type InputReader = (name: string) => string;
+
+export interface ParseContext {
+  /** Base for relative paths (GITHUB_WORKSPACE or the CLI's cwd). */
+  readonly cwd: string;
+  /** Used when output-dir is empty. */
+  readonly defaultOutputDir: string;
+  /** The mirror from the host's apt sources, if any. */
+  readonly hostMirror: string | undefined;
+  readonly hostArchitecture: Architecture | undefined;
+  /** Cores of the runner, for vm-cpus 0. */
+  readonly cpus: number;
+  readonly randomPassword: () => string;
+}
+
+const RELEASES = [
+  'bullseye',
+  'bookworm',
+  'trixie',
+  'forky',
+  'duke',
+  'sid',
+  'oldstable',
+  'stable',
+  'testing',
+  'unstable',
+] as const;
+
+// Characters that mean something to a shell; nothing we pass on may contain them.
+const SHELL_META = /[;&|`$<>(){}\\!*?[\]#~'"\n\r\0]/;
+
+export function oneOf<T extends string>(input: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new InputError(input, value, `one of ${allowed.join(', ')}`);
+}
+
+export function boolean(input: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new InputError(input, value, 'true or false');
+}
+
+export function release(input: string, value: string): string {
+  return oneOf(input, value.trim(), RELEASES);
+}
+
+const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "3G", "2500M", "1.5G" -> bytes. */
+export function size(input: string, value: string, min: number, max: number): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])(?:i?B)?$/i.exec(value.trim());
+  const what = `a size such as 3G or 2500M, between ${formatBytes(min)} and ${formatBytes(max)}`;
+  if (!m) throw new InputError(input, value, what);
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()]);
+  if (bytes < min || bytes > max) throw new InputError(input, value, what);
+  return bytes;
+}
+
+export function formatBytes(bytes: number): string {
+  for (const unit of ['T', 'G', 'M', 'K'] as const) {
+    const n = bytes / SIZE_UNITS[unit];
+    if (n >= 1) return `${Number.isInteger(n) ? n : n.toFixed(1)}${unit}`;
+  }
+  return `${bytes}B`;
+}
+
+/** "90", "90s", "10m", "1h" -> seconds. */
+export function duration(input: string, value: string, min: number, max: number): number {
+  const m = /^(\d+)\s*([smh]?)$/.exec(value.trim());
+  const what = `a duration such as 90s, 10m or 1h, between ${min}s and ${max}s`;
+  if (!m) throw new InputError(input, value, what);
+  const seconds = Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600 }[m[2] as '' | 's' | 'm' | 'h'];
+  if (seconds < min || seconds > max) throw new InputError(input, value, what);
+  return seconds;
+}
+
+export function integer(input: string, value: string, min: number, max: number): number {
+  const v = value.trim();
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new InputError(input, value, `a whole number from ${min} to ${max}`);
+  }
+  return Number(v);
+}
+
+/** RFC 1123 host name (labels of letters, digits and inner hyphens). */
+export function hostname(input: string, value: string): string {
+  const v = value.trim();
+  const label = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+  if (v.length > 253 || !v.split('.').every((l) => label.test(l))) {
+    throw new InputError(input, value, 'a host name of letters, digits and inner hyphens, labels separated by dots');
+  }
+  return v;
+}
+
+/** Debian package names, space/comma/newline separated. */
+export function packageList(input: string, value: string): string[] {
+  const names = splitList(value);
+  for (const n of names) {
+    if (!/^[a-z0-9][a-z0-9+.-]+$/.test(n)) {
+      throw new InputError(
+        input,
+        n,
+        'Debian package names (lower case letters, digits, + - .), separated by spaces, commas or newlines',
+      );
+    }
+  }
+  return names;
+}
+
+export function splitList(value: string): string[] {
+  return value
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Glob patterns: one per line or comma separated; no option-like or shell-active characters besides glob ones. */
+export function globList(input: string, value: string): string[] {
+  const globs = value
+    .split(/[\n,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const g of globs) {
+    if (g.startsWith('-') || /[;&|`$<>\\\0'"]/.test(g) || isAbsolute(g) || g.split('/').includes('..')) {
+      throw new InputError(
+        input,
+        g,
+        'relative glob patterns inside the working directory, without leading - or shell characters',
+      );
+    }
+  }
+  return globs;
+}
+
+/** A path relative to base (or absolute), that cannot be read as an option. */
+export function path(input: string, value: string, base: string, opts: { mustExist?: 'file' | 'dir' } = {}): string {
+  const v = value.trim();
+  if (v === '' || v.startsWith('-') || /[\0\n\r]/.test(v)) {
+    throw new InputError(input, value, 'a file system path that does not start with -');
+  }
+  const full = resolve(base, v);
+  if (opts.mustExist) {
+    const ok = existsSync(full) && (opts.mustExist === 'dir' ? statSync(full).isDirectory() : statSync(full).isFile());
+    if (!ok)
+      throw new InputError(input, value, `an existing ${opts.mustExist === 'dir' ? 'directory' : 'file'} (looked for ${full})`);
+  }
+  return full;
+}
+
+export function mirrorUrl(input: string, value: string): string {
+  const v = value.trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (
+    !url ||
+    !['http:', 'https:'].includes(url.protocol) ||
+    !url.hostname ||
+    url.username ||
+    SHELL_META.test(v) ||
+    /\s/.test(v)
+  ) {
+    throw new InputError(input, value, 'an http:// or https:// URL of a Debian mirror, such as http://mirror.example/debian');
+  }
+  return v.replace(/\/+$/, '');
+}
+
+/** Version suffix for a new changelog entry: Debian version characters only. */
+export function versionSuffix(input: string, value: string): string {
+  const v = value.trim();
+  if (v !== '' && !/^[+~.][A-Za-z0-9+.~]*$/.test(v)) {
+    throw new InputError(input, value, 'a Debian version suffix starting with +, ~ or . followed by letters, digits, +, . and ~');
+  }
+  return v;
+}
+
+export function gossVersion(input: string, value: string): string {
+  const v = value.trim().replace(/^v/, '');
+  if (!/^\d+\.\d+\.\d+$/.test(v)) throw new InputError(input, value, 'a goss release such as 0.4.9');
+  return v;
+}
+
+export function downloadTemplate(input: string, value: string): string {
+  const v = value.trim();
+  let ok: boolean;
+  try {
+    const url = new URL(v.replace(/\{(version|arch)\}/g, 'x'));
+    ok = ['http:', 'https:'].includes(url.protocol) && !/\s/.test(v);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new InputError(input, value, 'an http(s) URL template with optional {version} and {arch} placeholders');
+  return v;
+}
+
+export function artifactPrefix(input: string, value: string): string {
+  const v = value.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) {
+    throw new InputError(
+      input,
+      value,
+      'letters, digits, dot, underscore and hyphen, starting with a letter or digit, at most 64 characters',
+    );
+  }
+  return v;
+}
+
+export function password(input: string, value: string): string {
+  if (/[\0\n\r]/.test(value) || value.length > 256) {
+    throw new InputError(input, '***', 'a single line of at most 256 characters');
+  }
+  return value;
+}
+
+/**
+ * Splits installer-args like a shell splits words (quotes and backslash escapes),
+ * but refuses anything a shell would act on: the words are passed as argv, never through a shell.
+ */
+export function shellWords(input: string, value: string): string[] {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  const fail = (why: string): never => {
+    throw new InputError(input, value, `arguments separated by spaces, optionally quoted; ${why}`);
+  };
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (quote === '"' && /[$`\\]/.test(c)) fail('no $, ` or \\ inside double quotes');
+      else current += c;
+      continue;
+    }
+    if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else if (/[;&|`$<>(){}\\!*?[\]#~\0]/.test(c)) {
+      fail(`no shell operators or expansions such as ${JSON.stringify(c)}`);
+    } else {
+      current += c;
+      inWord = true;
+    }
+  }
+  if (quote) fail('an unclosed quote');
+  if (inWord) words.push(current);
+  return words;
+}
+
+export const DEFAULT_BOOT_TIMEOUT = { kvm: 180, tcg: 600 } as const;
+
+/** Reads every input once, validates it and returns a frozen Config. Throws InputError. */
+export function parseConfig(read: InputReader, ctx: ParseContext): Config {
+  const get = (name: string): string => read(name);
+  const mode = oneOf('mode', get('mode').trim(), ['run', 'report'] as const);
+  const workingDirectory = path('working-directory', get('working-directory') || '.', ctx.cwd, { mustExist: 'dir' });
+  const outputDir = get('output-dir').trim() ? path('output-dir', get('output-dir'), ctx.cwd) : ctx.defaultOutputDir;
+  const releaseName = release('release', get('release'));
+  const hostRelease = release('host-release', get('host-release'));
+  const arch = get('architecture').trim();
+  const architecture =
+    arch === 'auto'
+      ? (ctx.hostArchitecture ??
+        (() => {
+          throw new InputError('architecture', arch, 'amd64 or arm64 (auto found an unsupported runner architecture)');
+        })())
+      : oneOf('architecture', arch, ['amd64', 'arm64'] as const);
+  const mirror = get('mirror').trim() ? mirrorUrl('mirror', get('mirror')) : (ctx.hostMirror ?? '');
+  const installer = oneOf('installer', get('installer').trim(), ['grml-debootstrap', 'mmdebstrap', 'command'] as const);
+  const installCommand = get('install-command').trim();
+  if (installer === 'command' && !installCommand) {
+    throw new InputError('install-command', installCommand, 'a command line when installer is command');
+  }
+  if (installer !== 'command' && installCommand) {
+    throw new InputError('install-command', installCommand, 'empty unless installer is command');
+  }
+  const validateStage = boolean('validate', get('validate'));
+  const givenPassword = password('password', get('password'));
+  const bootTimeoutRaw = get('boot-timeout').trim();
+  const cpus = integer('vm-cpus', get('vm-cpus'), 0, 64);
+
+  const config: Config = {
+    mode,
+    workingDirectory,
+    outputDir,
+    release: releaseName,
+    hostRelease,
+    architecture,
+    mirror,
+    accel: oneOf('accel', get('accel').trim(), ['auto', 'kvm', 'tcg'] as const),
+    lint: boolean('lint', get('lint')),
+    lintPaths: globList('lint-paths', get('lint-paths')),
+    lintExclude: globList('lint-exclude', get('lint-exclude')),
+    lintSeverity: oneOf('lint-severity', get('lint-severity').trim(), ['error', 'warning', 'info', 'style'] as const),
+    lintShell: oneOf('lint-shell', get('lint-shell').trim(), ['', 'sh', 'bash', 'dash', 'ksh'] as const),
+    lintFailOn: oneOf('lint-fail-on', get('lint-fail-on').trim(), ['error', 'warning', 'info', 'style', 'never'] as const),
+    buildPackage: boolean('build-package', get('build-package')),
+    buildRelease: get('build-release').trim() ? release('build-release', get('build-release')) : hostRelease,
+    packageVersionSuffix: versionSuffix('package-version-suffix', get('package-version-suffix')),
+    lintian: boolean('lintian', get('lintian')),
+    lintianFailOn: oneOf('lintian-fail-on', get('lintian-fail-on').trim(), [
+      'error',
+      'warning',
+      'info',
+      'pedantic',
+      'never',
+    ] as const),
+    installBuiltPackages: boolean('install-built-packages', get('install-built-packages')),
+    installer,
+    installCommand,
+    installerArgs: shellWords('installer-args', get('installer-args')),
+    isolation: oneOf('isolation', get('isolation').trim(), ['auto', 'vm', 'chroot'] as const),
+    packages: packageList('packages', get('packages')),
+    imageSizeBytes: size('image-size', get('image-size'), 256 * 1024 ** 2, 2 * 1024 ** 4),
+    imageSize: get('image-size').trim().toUpperCase().replace(/I?B$/, ''),
+    hostname: hostname('hostname', get('hostname')),
+    password: givenPassword || ctx.randomPassword(),
+    passwordGenerated: !givenPassword,
+    firmware: oneOf('firmware', get('firmware').trim(), ['bios', 'uefi'] as const),
+    vmMemoryMiB: size('vm-memory', get('vm-memory'), 256 * 1024 ** 2, 256 * 1024 ** 3) / 1024 ** 2,
+    vmCpus: cpus === 0 ? Math.max(1, ctx.cpus) : cpus,
+    bootTimeout: bootTimeoutRaw ? duration('boot-timeout', bootTimeoutRaw, 10, 4 * 3600) : undefined,
+    installTimeout: duration('install-timeout', get('install-timeout'), 60, 6 * 3600),
+    validate: validateStage,
+    gossfile:
+      mode === 'run' && validateStage
+        ? path('gossfile', get('gossfile'), workingDirectory, { mustExist: 'file' })
+        : get('gossfile').trim(),
+    gossVars: get('goss-vars').trim() ? path('goss-vars', get('goss-vars'), workingDirectory, { mustExist: 'file' }) : '',
+    gossRetryTimeout: duration('goss-retry-timeout', get('goss-retry-timeout'), 0, 3600),
+    gossVersion: gossVersion('goss-version', get('goss-version')),
+    gossPath: get('goss-path').trim() ? path('goss-path', get('goss-path'), ctx.cwd, { mustExist: 'file' }) : '',
+    gossDownloadUrl: downloadTemplate('goss-download-url', get('goss-download-url')),
+    uploadImage: oneOf('upload-image', get('upload-image').trim(), ['always', 'failure', 'never'] as const),
+    artifactPrefix: artifactPrefix('artifact-prefix', get('artifact-prefix')),
+    retentionDays: integer('retention-days', get('retention-days'), 0, 90),
+    cache: boolean('cache', get('cache')),
+  };
+  if (config.architecture === 'arm64' && config.firmware === 'bios') {
+    throw new InputError('firmware', 'bios', 'uefi on arm64 (arm64 has no BIOS)');
+  }
+  return Object.freeze(config);
+}
+
+/** The config as it may be shown in logs and result.json: no secrets. */
+export function publicConfig(config: Config): Record<string, unknown> {
+  const { password: _password, ...rest } = config;
+  return { ...rest, password: config.passwordGenerated ? '(generated, not shown)' : '(given, not shown)' };
+}
+
+/** Every input name parseConfig reads; a test keeps this equal to action.yml's inputs. */
+export const INPUT_NAMES = [
+  'mode',
+  'working-directory',
+  'output-dir',
+  'release',
+  'host-release',
+  'architecture',
+  'mirror',
+  'accel',
+  'lint',
+  'lint-paths',
+  'lint-exclude',
+  'lint-severity',
+  'lint-shell',
+  'lint-fail-on',
+  'build-package',
+  'build-release',
+  'package-version-suffix',
+  'lintian',
+  'lintian-fail-on',
+  'install-built-packages',
+  'installer',
+  'install-command',
+  'installer-args',
+  'isolation',
+  'packages',
+  'image-size',
+  'hostname',
+  'password',
+  'firmware',
+  'vm-memory',
+  'vm-cpus',
+  'boot-timeout',
+  'install-timeout',
+  'validate',
+  'gossfile',
+  'goss-vars',
+  'goss-retry-timeout',
+  'goss-version',
+  'goss-path',
+  'goss-download-url',
+  'upload-image',
+  'artifact-prefix',
+  'retention-days',
+  'cache',
+] as const;

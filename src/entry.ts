@@ -1,0 +1,213 @@
+import * as core from '@actions/core';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { cpus, homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { actionMetadata } from './action-metadata.js';
+import { InputError, parseConfig, type Architecture, type Config, type InputReader, type ParseContext } from './config.js';
+import type { Deps } from './context.js';
+import { EXIT } from './errors.js';
+import { HostExec } from './host/exec.js';
+import { createGitHubServices } from './host/github.js';
+import { hostDebianMirror } from './host/mirror.js';
+import { ConsoleReporter, GitHubReporter, type Reporter } from './host/reporter.js';
+import { runPipeline, type RunResult } from './pipeline.js';
+import { runReport } from './report-mode.js';
+import { ResourceTracker, STATE_RESOURCE_FILE } from './state.js';
+
+function hostArchitecture(): Architecture | undefined {
+  return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : undefined;
+}
+
+export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DEBIAN_VM_CI_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'debian-vm-ci');
+}
+
+function parseContext(cwd: string, defaultOutputDir: string): ParseContext {
+  return {
+    cwd,
+    defaultOutputDir,
+    hostMirror: hostDebianMirror(),
+    hostArchitecture: hostArchitecture(),
+    cpus: cpus().length,
+    randomPassword: () => randomBytes(18).toString('base64url'),
+  };
+}
+
+/** Runs the configured mode with SIGINT/SIGTERM turned into a cancel that still publishes and cleans up. */
+async function execute(
+  config: Config,
+  reporter: Reporter,
+  resources: ResourceTracker,
+  github: Deps['github'],
+): Promise<RunResult | number> {
+  reporter.setSecret(config.password);
+  const deps: Deps = {
+    exec: new HostExec(reporter, resources),
+    reporter,
+    resources,
+    env: process.env,
+    github,
+    cacheDir: cacheDirectory(),
+  };
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals += 1;
+    reporter.warning(`received ${sig}: cancelling; reports and the serial log are still written`);
+    controller.abort();
+    if (signals > 1) {
+      for (const line of resources.releaseAll()) reporter.info(`cleanup: ${line}`);
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    if (config.mode === 'report') return await runReport(config, deps);
+    return await runPipeline(config, deps, controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    for (const line of resources.releaseAll()) reporter.info(`cleanup: ${line}`);
+  }
+}
+
+/** The action's main step. */
+export async function actionMain(): Promise<void> {
+  const reporter = new GitHubReporter();
+  const runnerTemp = process.env.RUNNER_TEMP || '/tmp';
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+  let config: Config;
+  try {
+    const read: InputReader = (name) => core.getInput(name);
+    reporter.setSecret(core.getInput('password'));
+    config = parseConfig(read, parseContext(workspace, join(runnerTemp, 'debian-vm-ci')));
+  } catch (e) {
+    core.setFailed(e instanceof Error ? e.message : String(e));
+    process.exitCode = EXIT.input;
+    return;
+  }
+  const resourceFile = join(runnerTemp, `debian-vm-ci-resources-${process.pid}.json`);
+  core.saveState(STATE_RESOURCE_FILE, resourceFile);
+  const resources = new ResourceTracker(resourceFile);
+  try {
+    const result = await execute(config, reporter, resources, createGitHubServices(config, reporter));
+    const code = typeof result === 'number' ? result : result.exitCode;
+    if (code !== EXIT.passed) {
+      core.setFailed(typeof result === 'number' ? 'the matrix has failed cells' : `debian-vm-ci ${result.error ?? 'failed'}`);
+    }
+  } catch (e) {
+    core.setFailed(`debian-vm-ci crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+}
+
+/** The action's post step: releases whatever a failed or cancelled main step left running. */
+export function actionPost(): void {
+  const file = core.getState(STATE_RESOURCE_FILE);
+  if (!file || !existsSync(file)) {
+    core.info('debian-vm-ci post: nothing to clean up');
+    return;
+  }
+  const done = new ResourceTracker(file).releaseAll();
+  core.info(done.length ? `debian-vm-ci post: ${done.join('; ')}` : 'debian-vm-ci post: nothing left running');
+}
+
+function cliHelp(): string {
+  const meta = actionMetadata();
+  const width = Math.max(...meta.inputs.map((i) => i.name.length)) + 4;
+  const lines = [
+    'Usage: debian-vm-ci run [--INPUT VALUE ...]',
+    '       debian-vm-ci cleanup      release VMs and temp dirs left by an interrupted run',
+    '',
+    'Runs the debian-vm-ci pipeline (accel, lint, package, install, boot, validate, publish) here.',
+    'Every action input is a flag of the same name: --release trixie means release: trixie.',
+    '',
+    'Inputs:',
+  ];
+  for (const i of meta.inputs) {
+    lines.push(`  --${i.name.padEnd(width)}${i.description.replace(/`/g, '')}`);
+    lines.push(`  ${''.padEnd(width + 2)}default: ${i.default === '' ? '(empty)' : i.default}`);
+  }
+  lines.push('', 'Exit status: 0 passed, 1 test failure, 2 bad input, 3 infrastructure error.');
+  return lines.join('\n');
+}
+
+/** Parses --name value / --name=value flags into an input reader with action.yml's defaults. */
+export function cliInputs(args: readonly string[]): InputReader {
+  const meta = actionMetadata();
+  const known = new Map(meta.inputs.map((i) => [i.name, i.default]));
+  const given = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new InputError('(command line)', arg, 'flags of the form --input-name value; see --help');
+    const name = m[1];
+    if (!known.has(name)) {
+      const near = [...known.keys()].filter((k) => k.includes(name) || name.includes(k)).slice(0, 3);
+      throw new InputError(
+        '(command line)',
+        `--${name}`,
+        `the inputs listed by --help${near.length ? ` (did you mean ${near.map((n) => `--${n}`).join(', ')}?)` : ''}`,
+      );
+    }
+    let value = m[2];
+    if (value === undefined) {
+      value = args[i + 1];
+      if (value === undefined) throw new InputError(name, '', 'a value after the flag');
+      i++;
+    }
+    given.set(name, value);
+  }
+  return (name) => given.get(name) ?? known.get(name) ?? '';
+}
+
+/** The CLI twin; returns the exit status. */
+export async function cliMain(
+  argv: readonly string[],
+  out: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || rest.includes('--help')) {
+    out(cliHelp());
+    return command ? EXIT.passed : EXIT.input;
+  }
+  const reporter = new ConsoleReporter(out);
+  if (command === 'cleanup') {
+    const dir = join(cacheDirectory(), 'runs');
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+    for (const f of files) for (const line of new ResourceTracker(join(dir, f)).releaseAll()) out(`cleanup: ${line}`);
+    return EXIT.passed;
+  }
+  if (command !== 'run') {
+    out(`unknown command '${command}'; see debian-vm-ci --help`);
+    return EXIT.input;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(cliInputs(rest), parseContext(process.cwd(), resolve('debian-vm-ci-out')));
+  } catch (e) {
+    out(`error: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT.input;
+  }
+  const runs = join(cacheDirectory(), 'runs');
+  // Resources a killed earlier run left behind are released before this one starts.
+  if (existsSync(runs)) {
+    for (const f of readdirSync(runs).filter((n) => n.endsWith('.json'))) {
+      const pid = Number(/(\d+)\.json$/.exec(f)?.[1]);
+      if (pid && pid !== process.pid && !existsSync(`/proc/${pid}`)) {
+        for (const line of new ResourceTracker(join(runs, f)).releaseAll()) out(`cleanup of an earlier run: ${line}`);
+      }
+    }
+  }
+  const resources = new ResourceTracker(join(runs, `${process.pid}.json`));
+  try {
+    const result = await execute(config, reporter, resources, undefined);
+    if (typeof result === 'number') return result;
+    out(`result: ${result.status}${result.error ? ` (${result.error})` : ''}; reports in ${config.outputDir}`);
+    return result.exitCode;
+  } catch (e) {
+    out(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return EXIT.infrastructure;
+  }
+}

@@ -1,0 +1,253 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { StageError } from '../errors.js';
+import { processStartTime, type ResourceTracker } from '../state.js';
+import type { Reporter } from './reporter.js';
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A stage's log file; every line is redacted before it is written. */
+export class StageLog {
+  private readonly stream: WriteStream;
+  constructor(
+    readonly path: string,
+    private readonly redact: (s: string) => string,
+  ) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+  }
+  write(text: string): void {
+    this.stream.write(this.redact(text));
+  }
+  line(text: string): void {
+    this.write(text.endsWith('\n') ? text : text + '\n');
+  }
+  close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(resolve));
+  }
+}
+
+export interface ExecOptions {
+  /** Stage name, for errors. */
+  stage: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  log?: StageLog;
+  /** Called for each complete output line (stdout and stderr), for progress. */
+  onLine?: (line: string) => void;
+  /** Throw a StageError on a non-zero exit (default true). */
+  check?: boolean;
+  timeoutSeconds?: number;
+  signal?: AbortSignal;
+  /** Run through sudo when we are not root. */
+  privileged?: boolean;
+  /** Keep at most this many bytes of stdout in memory (default 64 MiB). */
+  maxBuffer?: number;
+}
+
+export interface Exec {
+  run(argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
+  /** Starts a long-running process in its own process group, registered for cleanup. */
+  start(name: string, argv: readonly string[], opts: StartOptions): TrackedProcess;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  log?: StageLog;
+  onLine?: (line: string) => void;
+  /** Extra file descriptors or stdio layout; default ignore stdin, pipe stdout and stderr. */
+  stdio?: ('ignore' | 'pipe' | 'inherit' | number)[];
+  privileged?: boolean;
+}
+
+export interface TrackedProcess {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or 128+signal) when the process ends. */
+  readonly exited: Promise<number>;
+  /** TERM, then KILL after graceSeconds; resolves when the process is gone. */
+  stop(graceSeconds?: number): Promise<number>;
+}
+
+export function needsSudo(privileged: boolean | undefined): boolean {
+  return !!privileged && typeof process.getuid === 'function' && process.getuid() !== 0;
+}
+
+export function withSudo(argv: readonly string[], privileged: boolean | undefined): string[] {
+  return needsSudo(privileged) ? ['sudo', '--non-interactive', '--preserve-env', '--', ...argv] : [...argv];
+}
+
+function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; flush(): void } {
+  let pending = '';
+  return {
+    push(chunk) {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.search(/\r?\n|\r/)) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + (pending.startsWith('\r\n', nl) ? 2 : 1));
+        if (line.trim()) onLine(line);
+      }
+    },
+    flush() {
+      if (pending.trim()) onLine(pending);
+      pending = '';
+    },
+  };
+}
+
+export function tail(text: string, lines: number): string[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-lines);
+}
+
+export class HostExec implements Exec {
+  constructor(
+    private readonly reporter: Reporter,
+    private readonly resources: ResourceTracker,
+  ) {}
+
+  run(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+    const full = withSudo(argv, opts.privileged);
+    const shown = this.reporter.redact(full.join(' '));
+    opts.log?.line(`$ ${shown}`);
+    return new Promise((resolve, reject) => {
+      const child = spawn(full[0], full.slice(1), {
+        cwd: opts.cwd,
+        env: opts.env ?? process.env,
+        stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const startTime = child.pid ? processStartTime(child.pid) : undefined;
+      const id =
+        child.pid && startTime ? this.resources.add({ kind: 'process', name: full[0], pid: child.pid, startTime }) : undefined;
+      let stdout = '';
+      let stderr = '';
+      const max = opts.maxBuffer ?? 64 * 1024 * 1024;
+      const lines = opts.onLine ? lineSplitter(opts.onLine) : undefined;
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+        if (stdout.length < max) stdout += d;
+        opts.log?.write(d);
+        lines?.push(d);
+      });
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        if (stderr.length < max) stderr += d;
+        opts.log?.write(d);
+        lines?.push(d);
+      });
+      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      let timedOut = false;
+      const kill = (): void => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      };
+      const timer = opts.timeoutSeconds
+        ? setTimeout(() => {
+            timedOut = true;
+            kill();
+          }, opts.timeoutSeconds * 1000)
+        : undefined;
+      const onAbort = (): void => kill();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        if (id) this.resources.remove(id);
+        const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+        reject(
+          new StageError(opts.stage, missing ? `command not found: ${full[0]}` : `could not start ${shown}: ${err.message}`),
+        );
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (id) this.resources.remove(id);
+        lines?.flush();
+        const exitCode = code ?? 128 + (signal ? (osSignals[signal] ?? 0) : 0);
+        opts.log?.line(`[exit ${exitCode}${timedOut ? `, killed after ${opts.timeoutSeconds}s` : ''}]`);
+        if (timedOut) {
+          reject(
+            new StageError(
+              opts.stage,
+              `${shown} did not finish within ${opts.timeoutSeconds}s`,
+              'infrastructure',
+              tail(stdout + stderr, 20),
+            ),
+          );
+        } else if (opts.signal?.aborted) {
+          reject(new StageError(opts.stage, `${shown} was cancelled`));
+        } else if (exitCode !== 0 && opts.check !== false) {
+          reject(
+            new StageError(
+              opts.stage,
+              `${this.reporter.redact(full[0])} exited with status ${exitCode}`,
+              'infrastructure',
+              tail(this.reporter.redact(stderr.trim() ? stderr : stdout), 20),
+            ),
+          );
+        } else {
+          resolve({ exitCode, stdout, stderr });
+        }
+      });
+    });
+  }
+
+  start(name: string, argv: readonly string[], opts: StartOptions): TrackedProcess {
+    const full = withSudo(argv, opts.privileged);
+    opts.log?.line(`$ ${this.reporter.redact(full.join(' '))} &`);
+    const child = spawn(full[0], full.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const pid = child.pid ?? -1;
+    const startTime = pid > 0 ? processStartTime(pid) : undefined;
+    const id = startTime ? this.resources.add({ kind: 'process', name, pid, startTime }) : undefined;
+    const lines = opts.onLine ? lineSplitter(opts.onLine) : undefined;
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.setEncoding('utf8').on('data', (d: string) => {
+        opts.log?.write(d);
+        lines?.push(d);
+      });
+    }
+    const exited = new Promise<number>((resolve) => {
+      child.on('error', () => resolve(127));
+      child.on('close', (code, signal) => {
+        if (id) this.resources.remove(id);
+        lines?.flush();
+        resolve(code ?? 128 + (signal ? (osSignals[signal] ?? 0) : 0));
+      });
+    });
+    return {
+      pid,
+      child,
+      exited,
+      async stop(graceSeconds = 10) {
+        const signalGroup = (sig: NodeJS.Signals): void => {
+          try {
+            process.kill(-pid, sig);
+          } catch {
+            /* gone */
+          }
+        };
+        signalGroup('SIGTERM');
+        const timer = setTimeout(() => signalGroup('SIGKILL'), graceSeconds * 1000);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      },
+    };
+  }
+}
+
+const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };

@@ -1,0 +1,47 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The os-release ID of the host, or undefined. */
+export function hostOsId(root = '/'): string | undefined {
+  try {
+    const text = readFileSync(join(root, 'etc/os-release'), 'utf8');
+    return /^ID=(.*)$/m.exec(text)?.[1]?.replace(/"/g, '').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The Debian mirror the host's apt uses (deb822 `URIs:` or one-line `deb` entries), skipping
+ * security and other archives. Only on a Debian host: an Ubuntu runner's mirror is not a Debian mirror.
+ */
+export function hostDebianMirror(root = '/'): string | undefined {
+  if (hostOsId(root) !== 'debian') return undefined;
+  const candidates: string[] = [];
+  const dir = join(root, 'etc/apt/sources.list.d');
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .sort()
+        .map((f) => join(dir, f))
+    : [];
+  for (const file of [...files, join(root, 'etc/apt/sources.list')]) {
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    if (file.endsWith('.sources')) {
+      for (const stanza of text.split(/\n\s*\n/)) {
+        if (/^Enabled:\s*no/im.test(stanza)) continue;
+        if (!/^Types:.*\bdeb\b/im.test(stanza)) continue;
+        const suites = /^Suites:(.*)$/im.exec(stanza)?.[1] ?? '';
+        if (/-security|-backports/.test(suites) && !/(^|\s)[a-z]+(\s|$)/.test(suites.replace(/\S+-\S+/g, ''))) continue;
+        const uris = /^URIs:(.*)$/im.exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
+        candidates.push(...uris);
+      }
+    } else if (file.endsWith('.list')) {
+      for (const m of text.matchAll(/^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/gm)) {
+        if (!/-security|-backports/.test(m[2])) candidates.push(m[1]);
+      }
+    }
+  }
+  const mirror = candidates.find((u) => /^https?:\/\//.test(u) && !/security/.test(u));
+  return mirror?.replace(/\/+$/, '');
+}

@@ -1,0 +1,3 @@
+import { actionMain } from './entry.js';
+
+await actionMain();

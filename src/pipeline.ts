@@ -1,0 +1,190 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { publicConfig, type Config } from './config.js';
+import {
+  STAGE_NAMES,
+  type Deps,
+  type Results,
+  type Stage,
+  type StageContext,
+  type StageName,
+  type StageRecord,
+} from './context.js';
+import { EXIT, StageError, type FailureKind } from './errors.js';
+import { StageLog } from './host/exec.js';
+import { outputPaths, type OutputPaths } from './paths.js';
+import { renderRunSummary } from './reports/summary.js';
+import { accel } from './stages/accel.js';
+import { boot } from './stages/boot.js';
+import { install } from './stages/install.js';
+import { lint } from './stages/lint.js';
+import { packageStage } from './stages/package.js';
+import { publish } from './stages/publish.js';
+import { validate } from './stages/validate.js';
+
+export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, publish];
+
+export interface RunResult {
+  status: 'passed' | 'failed';
+  exitCode: number;
+  failureKind?: FailureKind;
+  /** The first failing stage's error. */
+  error?: string;
+  startedAt: string;
+  seconds: number;
+  accel?: 'kvm' | 'tcg';
+  accelWarning?: string;
+  bootSeconds?: number;
+  goss?: { tests: number; failures: number; skipped: number };
+  image?: string;
+  stages: StageRecord[];
+  config: Record<string, unknown>;
+}
+
+/** Runs the stages in order; stops at the first failure but always runs publish; always writes result.json and summary.md. */
+export async function runPipeline(config: Config, deps: Deps, signal: AbortSignal, stages = STAGES): Promise<RunResult> {
+  const paths = outputPaths(config.outputDir);
+  prepareOutputDir(paths);
+  const started = Date.now();
+  const results: Results = {};
+  const records: StageRecord[] = [];
+  let failed: StageRecord | undefined;
+
+  try {
+    for (const stage of stages) {
+      const isPublish = stage.name === 'publish';
+      if (failed && !isPublish) {
+        records.push({ name: stage.name, status: 'not-run', seconds: 0, summary: `not run: ${failed.name} failed` });
+        continue;
+      }
+      if (signal.aborted && !isPublish) {
+        records.push({ name: stage.name, status: 'not-run', seconds: 0, summary: 'not run: cancelled' });
+        continue;
+      }
+      const skip = stage.skipReason(config, results);
+      if (skip) {
+        records.push({ name: stage.name, status: 'skipped', seconds: 0, summary: skip });
+        deps.reporter.info(`${stage.name}: skipped (${skip})`);
+        continue;
+      }
+      if (isPublish) {
+        // Everything before publish is final: publish uploads these files.
+        writeReports(paths, config, records, results, started, deps, failed);
+      }
+      const record = await runStage(stage, config, deps, results, paths, signal);
+      records.push(record);
+      if (record.status === 'failed' && !failed) failed = record;
+    }
+  } finally {
+    await results.boot?.vm.shutdown('pipeline end').catch(() => undefined);
+  }
+  const result = writeReports(paths, config, records, results, started, deps, failed);
+  deps.reporter.setOutput('result', result.status);
+  deps.reporter.setOutput('tests', result.goss?.tests ?? 0);
+  deps.reporter.setOutput('failures', result.goss?.failures ?? 0);
+  deps.reporter.setOutput('image', result.image ?? '');
+  deps.reporter.setOutput('report-dir', paths.root);
+  deps.reporter.setOutput('boot-seconds', result.bootSeconds ?? '');
+  deps.reporter.setOutput('accel', result.accel ?? '');
+  await deps.reporter.writeSummary(renderRunSummary(result, { onGitHub: deps.reporter.onGitHub })).catch((e: unknown) => {
+    deps.reporter.warning(`could not write the job summary: ${String(e)}`);
+  });
+  return result;
+}
+
+async function runStage(
+  stage: Stage<StageName>,
+  config: Config,
+  deps: Deps,
+  results: Results,
+  paths: OutputPaths,
+  signal: AbortSignal,
+): Promise<StageRecord> {
+  const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
+  const ctx: StageContext = {
+    config,
+    deps,
+    results,
+    paths,
+    log,
+    signal,
+    progress(message) {
+      log.line(`# ${message}`);
+      deps.reporter.info(`${stage.name}: ${message}`);
+    },
+  };
+  const t0 = performance.now();
+  const seconds = (): number => Math.round((performance.now() - t0) / 100) / 10;
+  try {
+    const result = await deps.reporter.group(stage.name, async () => {
+      const r = await stage.run(ctx);
+      (results as Record<string, unknown>)[stage.name] = r;
+      return r;
+    });
+    const summary = (result as { summary?: string }).summary;
+    deps.reporter.info(`${stage.name}: passed in ${seconds()}s${summary ? ` (${summary})` : ''}`);
+    return { name: stage.name, status: 'passed', seconds: seconds(), summary };
+  } catch (e) {
+    const err = e instanceof StageError ? e : new StageError(stage.name, e instanceof Error ? (e.stack ?? e.message) : String(e));
+    if (err.partial !== undefined) (results as Record<string, unknown>)[stage.name] = err.partial;
+    const summary = (err.partial as { summary?: string } | undefined)?.summary;
+    const message = deps.reporter.redact(err.message);
+    deps.reporter.error(message, { title: `debian-vm-ci: ${stage.name} failed` });
+    if (err.details.length) deps.reporter.info(deps.reporter.redact(err.details.join('\n')));
+    log.line(`# FAILED: ${message}`);
+    return {
+      name: stage.name,
+      status: 'failed',
+      seconds: seconds(),
+      error: message,
+      failureKind: err.kind,
+      details: err.details.map((d) => deps.reporter.redact(d)),
+      summary,
+    };
+  } finally {
+    await log.close();
+  }
+}
+
+function prepareOutputDir(paths: OutputPaths): void {
+  // A previous run's reports in the same directory would be mistaken for this run's.
+  for (const p of [paths.resultJson, paths.summaryMd, paths.logs, paths.lint, paths.goss, paths.diagnostics, paths.serialLog]) {
+    rmSync(p, { recursive: true, force: true });
+  }
+  for (const d of [paths.root, paths.logs]) mkdirSync(d, { recursive: true });
+}
+
+function writeReports(
+  paths: OutputPaths,
+  config: Config,
+  records: readonly StageRecord[],
+  results: Readonly<Results>,
+  started: number,
+  deps: Deps,
+  failed: StageRecord | undefined,
+): RunResult {
+  const anyFailed = failed ?? records.find((r) => r.status === 'failed');
+  const kind = anyFailed?.failureKind;
+  const result: RunResult = {
+    status: anyFailed ? 'failed' : 'passed',
+    exitCode: anyFailed ? (kind === 'test' ? EXIT.test : EXIT.infrastructure) : EXIT.passed,
+    failureKind: kind,
+    error: anyFailed ? `${anyFailed.name}: ${anyFailed.error}` : undefined,
+    startedAt: new Date(started).toISOString(),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    accel: results.accel?.accel,
+    accelWarning: results.accel?.warning,
+    bootSeconds: results.boot?.bootSeconds,
+    goss: results.validate
+      ? { tests: results.validate.tests, failures: results.validate.failures, skipped: results.validate.skipped }
+      : undefined,
+    image: results.install?.image,
+    stages: [...records],
+    config: publicConfig(config),
+  };
+  const json = deps.reporter.redact(JSON.stringify(result, null, 2));
+  writeFileSync(paths.resultJson, json + '\n');
+  writeFileSync(paths.summaryMd, deps.reporter.redact(renderRunSummary(result, { onGitHub: false })));
+  return result;
+}
+
+export { STAGE_NAMES };

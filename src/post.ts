@@ -1,0 +1,3 @@
+import { actionPost } from './entry.js';
+
+actionPost();

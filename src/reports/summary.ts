@@ -1,0 +1,53 @@
+import type { RunResult } from '../pipeline.js';
+
+const ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⏭️', 'not-run': '⏸️' };
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** The one-page Markdown summary: verdict first, then the stage table, then what matters for the verdict. */
+export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }): string {
+  const cfg = result.config as Record<string, unknown>;
+  const cellName = [cfg.release, cfg.firmware, cfg.installer, cfg.architecture].filter(Boolean).join(' · ');
+  const lines: string[] = [];
+  const verdict =
+    result.status === 'passed'
+      ? '✅ passed'
+      : `❌ failed${result.failureKind === 'infrastructure' ? ' (infrastructure error)' : ''}`;
+  lines.push(`## debian-vm-ci: ${verdict} — ${cellName}`, '');
+  if (result.error) lines.push(`**${cell(result.error)}**`, '');
+  if (result.accelWarning) lines.push(`> [!WARNING]`, `> ${result.accelWarning}`, '');
+  const facts: string[] = [];
+  if (result.accel) facts.push(`accelerator **${result.accel}**`);
+  if (result.bootSeconds !== undefined) facts.push(`boot to login **${result.bootSeconds}s**`);
+  if (result.goss)
+    facts.push(
+      `goss **${result.goss.tests - result.goss.failures - result.goss.skipped}/${result.goss.tests - result.goss.skipped} passed**`,
+    );
+  facts.push(`total **${result.seconds}s**`);
+  lines.push(facts.join(' · '), '');
+  lines.push('| stage | status | seconds | result |', '| --- | --- | ---: | --- |');
+  for (const s of result.stages) {
+    const what = s.status === 'failed' ? (s.error ?? '') : (s.summary ?? '');
+    lines.push(
+      `| ${s.name} | ${ICON[s.status] ?? ''} ${s.status} | ${s.status === 'passed' || s.status === 'failed' ? s.seconds : ''} | ${cell(what)} |`,
+    );
+  }
+  lines.push('');
+  for (const s of result.stages) {
+    if (s.status === 'failed' && s.details?.length) {
+      lines.push(
+        `<details open><summary>${s.name}: last lines</summary>`,
+        '',
+        '```text',
+        ...s.details,
+        '```',
+        '',
+        '</details>',
+        '',
+      );
+    }
+  }
+  return lines.join('\n');
+}

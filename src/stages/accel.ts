@@ -1,0 +1,167 @@
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Deps, Stage } from '../context.js';
+import { StageError } from '../errors.js';
+import { ensureHostTools } from '../host/packages.js';
+import { qemuBinary, qemuPackage } from '../vm/qemu.js';
+import { KVM_PROBE_ELF_BASE64, KVM_PROBE_EXIT_STATUS, KVM_PROBE_MARKER } from '../vm/probe/kvm-probe.js';
+
+export interface KvmProbe {
+  usable: boolean;
+  /** Why not, in QEMU's or our words. */
+  reason: string;
+  seconds: number;
+}
+
+export interface AccelResult {
+  summary: string;
+  accel: 'kvm' | 'tcg';
+  /** Set when KVM was wanted but not usable: shown as a warning annotation and in the summary. */
+  warning?: string;
+  probe?: KvmProbe;
+}
+
+export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"\n';
+const PROBE_DEADLINE_SECONDS = 20;
+
+function kvmAccessible(dev = '/dev/kvm'): boolean {
+  try {
+    accessSync(dev, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** GitHub's runners keep /dev/kvm root-only: open it up the way the popular actions do (udev rule, then chmod). */
+async function makeKvmAccessible(deps: Deps, log: (m: string) => void): Promise<void> {
+  if (kvmAccessible()) return;
+  log('/dev/kvm is not accessible: adding a udev rule (group kvm, mode 0666)');
+  const rule = join(tmpdir(), `dvc-kvm-${process.pid}.rules`);
+  writeFileSync(rule, KVM_UDEV_RULE);
+  try {
+    await deps.exec.run(['install', '-m', '0644', rule, '/etc/udev/rules.d/99-debian-vm-ci-kvm.rules'], {
+      stage: 'accel',
+      privileged: true,
+      check: false,
+    });
+    await deps.exec.run(['udevadm', 'control', '--reload-rules'], { stage: 'accel', privileged: true, check: false });
+    await deps.exec.run(['udevadm', 'trigger', '--name-match=kvm'], { stage: 'accel', privileged: true, check: false });
+    await deps.exec.run(['udevadm', 'settle', '--timeout=5'], { stage: 'accel', privileged: true, check: false });
+  } finally {
+    rmSync(rule, { force: true });
+  }
+  if (!kvmAccessible()) {
+    log('udev did not change /dev/kvm: chmod 0666');
+    await deps.exec.run(['chmod', '0666', '/dev/kvm'], { stage: 'accel', privileged: true, check: false });
+  }
+}
+
+/**
+ * Proves KVM by booting the probe guest (src/vm/probe) with the CPU model our VMs use and a
+ * deadline: QEMU aborting, the guest hanging or never reaching long mode all mean "not usable".
+ */
+export async function probeKvm(
+  deps: Deps,
+  opts: { qemu: string; deadlineSeconds?: number; extraArgs?: string[]; log?: (m: string) => void },
+): Promise<KvmProbe> {
+  const deadline = opts.deadlineSeconds ?? PROBE_DEADLINE_SECONDS;
+  const dir = mkdtempSync(join(tmpdir(), 'dvc-kvm-probe-'));
+  const kernel = join(dir, 'probe.elf');
+  writeFileSync(kernel, Buffer.from(KVM_PROBE_ELF_BASE64, 'base64'));
+  const t0 = performance.now();
+  const seconds = (): number => Math.round((performance.now() - t0) / 10) / 100;
+  try {
+    const argv = [
+      opts.qemu,
+      '-machine',
+      'q35',
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-m',
+      '64',
+      '-display',
+      'none',
+      '-nodefaults',
+      '-no-user-config',
+      '-serial',
+      'stdio',
+      '-device',
+      'isa-debug-exit,iobase=0xf4,iosize=0x04',
+      '-kernel',
+      kernel,
+      ...(opts.extraArgs ?? []),
+    ];
+    let r;
+    try {
+      r = await deps.exec.run(argv, { stage: 'accel', check: false, timeoutSeconds: deadline });
+    } catch (e) {
+      if (e instanceof StageError && /did not finish within/.test(e.message)) {
+        return { usable: false, reason: `the probe guest hung: no result within ${deadline}s`, seconds: seconds() };
+      }
+      throw e;
+    }
+    if (r.exitCode === KVM_PROBE_EXIT_STATUS && r.stdout.includes(KVM_PROBE_MARKER)) {
+      return { usable: true, reason: 'the probe guest reached 64-bit mode under KVM', seconds: seconds() };
+    }
+    const said = (
+      r.stderr
+        .trim()
+        .split('\n')
+        .find((l) => /error|fail|could not|cannot/i.test(l)) ??
+      r.stderr.trim().split('\n')[0] ??
+      ''
+    ).trim();
+    return {
+      usable: false,
+      reason: `QEMU exited with status ${r.exitCode}${said ? `: ${said}` : ''}`,
+      seconds: seconds(),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const accel: Stage<'accel'> = {
+  name: 'accel',
+  skipReason: () => undefined,
+  async run({ config, deps, progress }) {
+    const qemu = qemuBinary(config.architecture);
+    await ensureHostTools(deps, 'accel', 'running VMs', [{ command: qemu, package: qemuPackage(config.architecture) }]);
+    if (config.accel === 'tcg') {
+      return { accel: 'tcg', summary: 'TCG (accel: tcg)' };
+    }
+    const hostArch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+    let probe: KvmProbe;
+    if (hostArch !== config.architecture) {
+      probe = { usable: false, reason: `the runner is ${hostArch}, the image is ${config.architecture}`, seconds: 0 };
+    } else if (!existsSync('/dev/kvm')) {
+      probe = { usable: false, reason: '/dev/kvm does not exist (no hardware virtualisation on this runner)', seconds: 0 };
+    } else if (config.architecture !== 'amd64') {
+      probe = { usable: false, reason: 'the KVM probe guest exists for x86_64 only', seconds: 0 };
+    } else {
+      await makeKvmAccessible(deps, progress);
+      if (!kvmAccessible()) {
+        probe = {
+          usable: false,
+          reason: '/dev/kvm is not readable and writable by this user, and neither udev nor chmod changed that',
+          seconds: 0,
+        };
+      } else {
+        progress(`probing KVM: booting a probe guest with a ${PROBE_DEADLINE_SECONDS}s deadline`);
+        probe = await probeKvm(deps, { qemu, log: progress });
+      }
+    }
+    progress(`KVM ${probe.usable ? 'usable' : 'NOT usable'}: ${probe.reason} (${probe.seconds}s)`);
+    if (probe.usable) return { accel: 'kvm', probe, summary: `KVM (probe booted in ${probe.seconds}s)` };
+    if (config.accel === 'kvm') {
+      throw new StageError('accel', `accel: kvm was requested but KVM is not usable: ${probe.reason}`, 'infrastructure');
+    }
+    const warning = `KVM is not usable (${probe.reason}); falling back to TCG software emulation, which is many times slower.`;
+    deps.reporter.warning(warning, { title: 'debian-vm-ci: running without KVM' });
+    return { accel: 'tcg', probe, warning, summary: `TCG fallback: ${probe.reason}` };
+  },
+};

@@ -1,0 +1,73 @@
+import type { Architecture, Firmware } from '../config.js';
+
+export function qemuBinary(arch: Architecture): string {
+  return arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+}
+
+export function qemuPackage(arch: Architecture): string {
+  return arch === 'arm64' ? 'qemu-system-arm' : 'qemu-system-x86';
+}
+
+/** UEFI firmware: the code image (read-only) and the variable store template we copy per VM. */
+export function firmwareFiles(arch: Architecture): { code: string; vars: string; package: string } {
+  return arch === 'arm64'
+    ? { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd', package: 'qemu-efi-aarch64' }
+    : { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd', package: 'ovmf' };
+}
+
+export interface QemuVmSpec {
+  arch: Architecture;
+  accel: 'kvm' | 'tcg';
+  cpus: number;
+  memoryMiB: number;
+  firmware: Firmware;
+  /** The disk QEMU writes to: a qcow2 overlay over the installed image. */
+  disk: string;
+  diskFormat: 'qcow2' | 'raw';
+  /** Direct kernel boot (mmdebstrap images): QEMU loads kernel and initrd itself. */
+  direct?: { kernel: string; initrd: string; append: string };
+  /** Serial console: a socket we keep reading, mirrored into the log file by QEMU. */
+  serialSocket: string;
+  serialLog: string;
+  monitorSocket: string;
+  pidFile: string;
+  /** Host directory shared with the guest over 9p. */
+  share?: { path: string; tag: string };
+  /** Per-VM copy of the UEFI variable store. */
+  uefiVars?: string;
+}
+
+/** The QEMU command line for a test VM: pure, so that tests can read it. */
+export function qemuArgv(spec: QemuVmSpec): string[] {
+  const x86 = spec.arch === 'amd64';
+  const argv = [qemuBinary(spec.arch), '-name', 'debian-vm-ci', '-nodefaults', '-no-user-config'];
+  // q35 has no floppy controller, which a Debian guest probes endlessly under TCG on the pc machine.
+  argv.push('-machine', x86 ? 'q35' : 'virt');
+  argv.push('-accel', spec.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi');
+  argv.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
+  argv.push('-smp', String(spec.cpus), '-m', String(spec.memoryMiB));
+  if (spec.firmware === 'uefi') {
+    const fw = firmwareFiles(spec.arch);
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`);
+    if (spec.uefiVars) argv.push('-drive', `if=pflash,format=raw,unit=1,file=${spec.uefiVars}`);
+  }
+  // A VGA device (not shown) so that the monitor can take a screenshot of what only tty0 saw.
+  argv.push('-display', 'none', '-vga', x86 ? 'std' : 'none');
+  if (!x86) argv.push('-device', 'ramfb');
+  argv.push('-chardev', `socket,id=serial0,path=${spec.serialSocket},server=on,wait=off,logfile=${spec.serialLog},logappend=on`);
+  argv.push('-serial', 'chardev:serial0');
+  argv.push('-monitor', `unix:${spec.monitorSocket},server=on,wait=off`);
+  argv.push('-pidfile', spec.pidFile);
+  argv.push('-drive', `file=${spec.disk},if=virtio,format=${spec.diskFormat},cache=unsafe,discard=unmap`);
+  argv.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0');
+  argv.push('-device', 'virtio-rng-pci');
+  if (spec.share) {
+    argv.push('-virtfs', `local,path=${spec.share.path},mount_tag=${spec.share.tag},security_model=none,id=${spec.share.tag}`);
+  }
+  if (spec.direct) {
+    argv.push('-kernel', spec.direct.kernel, '-initrd', spec.direct.initrd, '-append', spec.direct.append);
+  }
+  // A guest that reboots (panic=N, a failed boot) makes QEMU exit instead of looping.
+  argv.push('-no-reboot');
+  return argv;
+}
