@@ -43,6 +43,8 @@ export interface Config {
   readonly packageVersionSuffix: string;
   readonly lintian: boolean;
   readonly lintianFailOn: LintianSeverity | 'never';
+  /** false: stop after lint and package (no install, boot or validate). */
+  readonly install: boolean;
   readonly installBuiltPackages: boolean;
   readonly installer: Installer;
   readonly installCommand: string;
@@ -390,6 +392,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
       'pedantic',
       'never',
     ] as const),
+    install: boolean('install', get('install')),
     installBuiltPackages: boolean('install-built-packages', get('install-built-packages')),
     installer,
     installCommand,
@@ -408,7 +411,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     installTimeout: duration('install-timeout', get('install-timeout'), 60, 6 * 3600),
     validate: validateStage,
     gossfile:
-      mode === 'run' && validateStage
+      mode === 'run' && validateStage && get('install').trim() !== 'false'
         ? path('gossfile', get('gossfile'), workingDirectory, { mustExist: 'file' })
         : get('gossfile').trim(),
     gossVars: get('goss-vars').trim() ? path('goss-vars', get('goss-vars'), workingDirectory, { mustExist: 'file' }) : '',
@@ -454,6 +457,7 @@ export const INPUT_NAMES = [
   'package-version-suffix',
   'lintian',
   'lintian-fail-on',
+  'install',
   'install-built-packages',
   'installer',
   'install-command',

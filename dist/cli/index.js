@@ -31648,6 +31648,7 @@ function config_parseConfig(read, ctx) {
             'pedantic',
             'never',
         ]),
+        install: config_boolean('install', get('install')),
         installBuiltPackages: config_boolean('install-built-packages', get('install-built-packages')),
         installer,
         installCommand,
@@ -31665,7 +31666,7 @@ function config_parseConfig(read, ctx) {
         bootTimeout: bootTimeoutRaw ? duration('boot-timeout', bootTimeoutRaw, 10, 4 * 3600) : undefined,
         installTimeout: duration('install-timeout', get('install-timeout'), 60, 6 * 3600),
         validate: validateStage,
-        gossfile: mode === 'run' && validateStage
+        gossfile: mode === 'run' && validateStage && get('install').trim() !== 'false'
             ? config_path('gossfile', get('gossfile'), workingDirectory, { mustExist: 'file' })
             : get('gossfile').trim(),
         gossVars: get('goss-vars').trim() ? config_path('goss-vars', get('goss-vars'), workingDirectory, { mustExist: 'file' }) : '',
@@ -31709,6 +31710,7 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
     'package-version-suffix',
     'lintian',
     'lintian-fail-on',
+    'install',
     'install-built-packages',
     'installer',
     'install-command',
@@ -32550,7 +32552,7 @@ const accel = {
 
 const boot = {
     name: 'boot',
-    skipReason: () => undefined,
+    skipReason: (config) => (config.install ? undefined : 'install: false'),
     run() {
         return Promise.reject(new StageError('boot', 'not implemented yet'));
     },
@@ -32560,7 +32562,7 @@ const boot = {
 
 const install = {
     name: 'install',
-    skipReason: () => undefined,
+    skipReason: (config) => (config.install ? undefined : 'install: false'),
     run() {
         return Promise.reject(new StageError('install', 'not implemented yet'));
     },
@@ -32600,7 +32602,7 @@ const publish = {
 
 const validate = {
     name: 'validate',
-    skipReason: (config) => (config.validate ? undefined : 'validate: false'),
+    skipReason: (config) => (!config.install ? 'install: false' : config.validate ? undefined : 'validate: false'),
     run() {
         return Promise.reject(new StageError('validate', 'not implemented yet'));
     },

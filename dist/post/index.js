@@ -40439,6 +40439,7 @@ function config_parseConfig(read, ctx) {
             'pedantic',
             'never',
         ]),
+        install: config_boolean('install', get('install')),
         installBuiltPackages: config_boolean('install-built-packages', get('install-built-packages')),
         installer,
         installCommand,
@@ -40456,7 +40457,7 @@ function config_parseConfig(read, ctx) {
         bootTimeout: bootTimeoutRaw ? duration('boot-timeout', bootTimeoutRaw, 10, 4 * 3600) : undefined,
         installTimeout: duration('install-timeout', get('install-timeout'), 60, 6 * 3600),
         validate: validateStage,
-        gossfile: mode === 'run' && validateStage
+        gossfile: mode === 'run' && validateStage && get('install').trim() !== 'false'
             ? config_path('gossfile', get('gossfile'), workingDirectory, { mustExist: 'file' })
             : get('gossfile').trim(),
         gossVars: get('goss-vars').trim() ? config_path('goss-vars', get('goss-vars'), workingDirectory, { mustExist: 'file' }) : '',
@@ -40500,6 +40501,7 @@ const INPUT_NAMES = (/* unused pure expression or super */ null && ([
     'package-version-suffix',
     'lintian',
     'lintian-fail-on',
+    'install',
     'install-built-packages',
     'installer',
     'install-command',
@@ -41341,7 +41343,7 @@ const accel = {
 
 const boot = {
     name: 'boot',
-    skipReason: () => undefined,
+    skipReason: (config) => (config.install ? undefined : 'install: false'),
     run() {
         return Promise.reject(new errors_StageError('boot', 'not implemented yet'));
     },
@@ -41351,7 +41353,7 @@ const boot = {
 
 const install = {
     name: 'install',
-    skipReason: () => undefined,
+    skipReason: (config) => (config.install ? undefined : 'install: false'),
     run() {
         return Promise.reject(new errors_StageError('install', 'not implemented yet'));
     },
@@ -41391,7 +41393,7 @@ const publish = {
 
 const validate = {
     name: 'validate',
-    skipReason: (config) => (config.validate ? undefined : 'validate: false'),
+    skipReason: (config) => (!config.install ? 'install: false' : config.validate ? undefined : 'validate: false'),
     run() {
         return Promise.reject(new errors_StageError('validate', 'not implemented yet'));
     },

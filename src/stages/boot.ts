@@ -14,7 +14,7 @@ export interface BootResult {
 
 export const boot: Stage<'boot'> = {
   name: 'boot',
-  skipReason: () => undefined,
+  skipReason: (config) => (config.install ? undefined : 'install: false'),
   run() {
     return Promise.reject(new StageError('boot', 'not implemented yet'));
   },

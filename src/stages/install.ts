@@ -13,7 +13,7 @@ export interface InstallResult {
 
 export const install: Stage<'install'> = {
   name: 'install',
-  skipReason: () => undefined,
+  skipReason: (config) => (config.install ? undefined : 'install: false'),
   run() {
     return Promise.reject(new StageError('install', 'not implemented yet'));
   },

@@ -10,7 +10,7 @@ export interface ValidateResult {
 
 export const validate: Stage<'validate'> = {
   name: 'validate',
-  skipReason: (config) => (config.validate ? undefined : 'validate: false'),
+  skipReason: (config) => (!config.install ? 'install: false' : config.validate ? undefined : 'validate: false'),
   run() {
     return Promise.reject(new StageError('validate', 'not implemented yet'));
   },
