@@ -41359,13 +41359,879 @@ const install = {
     },
 };
 
+;// CONCATENATED MODULE: ./src/lint/discover.ts
+
+
+/*
+ * Finds the shell scripts of a project the way its authors would list them: by extension and by
+ * shebang, plus lint-paths, minus lint-exclude, never inside VCS metadata or vendored trees.
+ *
+ * Glob semantics (lint-paths and lint-exclude), relative to the working directory:
+ *   *  any characters but /      ?  one character but /      [a-z] [!a-z]  a character class
+ *   ** as a whole path segment: any number of directories    {a,b}  either alternative
+ *   A pattern without / matches a name at any depth (like .gitignore), e.g. `*.inc`.
+ *   A pattern that matches a directory covers everything below it, e.g. `legacy` or `legacy/**`.
+ *   lint-exclude wins over everything, lint-paths included.
+ *   Vendored trees (node_modules, vendor, ...) are searched only along a directory that a lint-paths
+ *   pattern spells out literally (`vendor/tools/*.sh`), and there only for what lint-paths names.
+ */
+/** Extensions that mark a shell script. */
+const SCRIPT_EXTENSIONS = ['.sh', '.bash', '.ksh', '.dash', '.bats'];
+/** Extensions shellcheck reads the dialect from when there is no shebang (it does not for .sh: SC2148). */
+const DIALECT_EXTENSIONS = ['.bash', '.ksh', '.dash', '.bats'];
+/** Interpreters whose shebang shellcheck 0.9 recognises (ash and `busybox sh` are checked as dash). */
+const SHELLCHECK_INTERPRETERS = [
+    'sh',
+    'bash',
+    'dash',
+    'ksh',
+    'ksh88',
+    'ksh93',
+    'ash',
+    'bats',
+    'busybox sh',
+    'busybox ash',
+];
+/** Bourne-family shells whose shebang shellcheck rejects (SC1008) but which it checks given a `shell=` directive. */
+const OTHER_BOURNE_SHELLS = ['mksh', 'oksh', 'pdksh', 'posh', 'yash', 'bosh', 'busybox', 'lksh'];
+/** Version-control metadata: never entered. */
+const VCS_DIRS = ['.git', '.hg', '.svn', '.bzr', '_darcs', 'CVS', '.jj', '.pijul'];
+/** Third-party or generated trees: not searched, but lint-paths may still name files inside them. */
+const VENDOR_DIRS = [
+    'node_modules',
+    'bower_components',
+    'vendor',
+    '.venv',
+    'venv',
+    '.tox',
+    '__pycache__',
+    '.terraform',
+];
+/** Enough for any shebang line and the leading comment block that may hold a `shell=` directive. */
+const HEAD_BYTES = 4096;
+/**
+ * How far we look for NUL bytes. Self-extracting archives (makeself) carry a .sh name and a
+ * #!/bin/sh line in front of a tarball some 20 KiB in, so the first 8 KiB (git's rule) is not enough.
+ */
+const BINARY_PROBE_BYTES = 64 * 1024;
+/**
+ * The interpreter a shebang line names, after unwrapping `env` (with its options and VAR=value
+ * words, `-S` included) and `busybox sh`. undefined when the line is not a shebang.
+ */
+function shebangInterpreter(firstLine) {
+    const m = /^#!\s*(\S+)(.*)$/.exec(firstLine.replace(/\r$/, ''));
+    if (!m)
+        return undefined;
+    let words = [m[1], ...m[2].trim().split(/\s+/).filter(Boolean)];
+    if ((0,external_node_path_namespaceObject.basename)(words[0]) === 'env') {
+        let i = 1;
+        while (i < words.length) {
+            const word = words[i];
+            if (word === '-S' || word === '--split-string' || word === '-' || word === '-i' || word === '--ignore-environment') {
+                i += 1;
+            }
+            else if (word.startsWith('--split-string=')) {
+                words[i] = word.slice('--split-string='.length);
+                break;
+            }
+            else if (/^-[a-zA-Z]*S./.test(word)) {
+                // -Sbash: the split string is glued to the option.
+                words[i] = word.slice(word.indexOf('S') + 1);
+                break;
+            }
+            else if (word === '-u' || word === '--unset' || word === '-C' || word === '--chdir' || word === '-P') {
+                i += 2;
+            }
+            else if (word.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(word)) {
+                i += 1;
+            }
+            else {
+                break;
+            }
+        }
+        if (i >= words.length)
+            return 'env';
+        words = words.slice(i);
+    }
+    const name = (0,external_node_path_namespaceObject.basename)(words[0]);
+    if (name === 'busybox' && words[1] && ['sh', 'ash'].includes((0,external_node_path_namespaceObject.basename)(words[1])))
+        return `busybox ${(0,external_node_path_namespaceObject.basename)(words[1])}`;
+    return name;
+}
+/** True when the leading comment block holds a `# shellcheck shell=...` directive, which applies to the whole file. */
+function hasShellDirective(head) {
+    for (const line of head.split('\n')) {
+        const text = line.trim();
+        if (text === '')
+            continue;
+        if (!text.startsWith('#'))
+            return false;
+        if (/^#\s*shellcheck\s+(?:\S+\s+)*shell=\S/.test(text))
+            return true;
+    }
+    return false;
+}
+/** A NUL byte is what git, grep and diff take as "binary"; shell scripts never contain one. */
+function looksBinary(bytes) {
+    return bytes.includes(0);
+}
+/**
+ * Decides whether one file is a shell script to lint. A shebang is authoritative: `build.sh` starting
+ * with `#!/usr/bin/env python3` is not linted, `deploy` starting with `#!/bin/sh` is. Files named by
+ * lint-paths are linted whatever they look like, except binaries. `reason` is set when the file was
+ * a plausible candidate, so that the log can say why it was left out.
+ */
+function classifyFile(file) {
+    const extension = (0,external_node_path_namespaceObject.extname)(file.name).toLowerCase();
+    const scriptExtension = SCRIPT_EXTENSIONS.includes(extension);
+    const interpreter = shebangInterpreter(file.head.split('\n', 1)[0]);
+    const candidate = scriptExtension || file.listed || (interpreter !== undefined && isShellLike(interpreter));
+    if (file.binary)
+        return candidate ? { lint: false, reason: 'binary content (a NUL byte near the start)' } : { lint: false };
+    const directive = hasShellDirective(file.head);
+    const foundBy = file.listed ? 'lint-paths' : scriptExtension ? 'extension' : 'shebang';
+    if (interpreter !== undefined) {
+        if (SHELLCHECK_INTERPRETERS.includes(interpreter))
+            return { lint: true, foundBy, dialect: directive ? 'directive' : 'shebang' };
+        if (directive && OTHER_BOURNE_SHELLS.includes(interpreter))
+            return { lint: true, foundBy, dialect: 'directive' };
+        if (file.listed)
+            return { lint: true, foundBy, dialect: directive ? 'directive' : undefined };
+        if (!candidate)
+            return { lint: false };
+        return {
+            lint: false,
+            reason: OTHER_BOURNE_SHELLS.includes(interpreter)
+                ? `#! names ${interpreter}, which shellcheck checks only with a '# shellcheck shell=' directive`
+                : `#! names ${interpreter}, not a shell shellcheck supports`,
+        };
+    }
+    if (!scriptExtension && !file.listed)
+        return { lint: false };
+    const dialect = directive
+        ? 'directive'
+        : DIALECT_EXTENSIONS.includes(extension)
+            ? 'extension'
+            : undefined;
+    return { lint: true, foundBy, dialect };
+}
+function isShellLike(interpreter) {
+    return SHELLCHECK_INTERPRETERS.includes(interpreter) || OTHER_BOURNE_SHELLS.includes(interpreter);
+}
+/** The regular expression of one glob pattern (see the semantics at the top of this file), anchored at both ends. */
+function globToRegExp(pattern) {
+    let p = pattern.trim().replace(/^(\.\/)+/, '');
+    p = p.replace(/\/+$/, '');
+    if (!p.includes('/'))
+        p = `**/${p}`;
+    return new RegExp(`^${globSource(p)}$`);
+}
+function globSource(p) {
+    let out = '';
+    for (let i = 0; i < p.length; i++) {
+        const c = p[i];
+        if (c === '*') {
+            let end = i + 1;
+            while (p[end] === '*')
+                end++;
+            const wholeSegment = end - i >= 2 && (i === 0 || p[i - 1] === '/') && (end === p.length || p[end] === '/');
+            if (!wholeSegment) {
+                out += '[^/]*';
+            }
+            else if (end === p.length) {
+                out += '.*';
+            }
+            else {
+                out += '(?:.*/)?';
+                end += 1; // the slash is part of the optional group
+            }
+            i = end - 1;
+        }
+        else if (c === '?') {
+            out += '[^/]';
+        }
+        else if (c === '[') {
+            const close = p.indexOf(']', i + 2);
+            if (close < 0) {
+                out += '\\[';
+                continue;
+            }
+            let body = p.slice(i + 1, close);
+            const negated = body.startsWith('!') || body.startsWith('^');
+            if (negated)
+                body = body.slice(1);
+            out += `(?!/)[${negated ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
+            i = close;
+        }
+        else if (c === '{') {
+            const close = matchingBrace(p, i);
+            if (close < 0) {
+                out += '\\{';
+                continue;
+            }
+            out += `(?:${splitTopLevel(p.slice(i + 1, close))
+                .map(globSource)
+                .join('|')})`;
+            i = close;
+        }
+        else {
+            out += c.replace(/[.+^$()|\\}\]]/g, '\\$&');
+        }
+    }
+    return out;
+}
+function matchingBrace(p, open) {
+    let depth = 0;
+    for (let i = open; i < p.length; i++) {
+        if (p[i] === '{')
+            depth++;
+        else if (p[i] === '}' && --depth === 0)
+            return i;
+    }
+    return -1;
+}
+function splitTopLevel(body) {
+    const parts = [];
+    let depth = 0;
+    let start = 0;
+    for (let i = 0; i < body.length; i++) {
+        if (body[i] === '{')
+            depth++;
+        else if (body[i] === '}')
+            depth--;
+        else if (body[i] === ',' && depth === 0) {
+            parts.push(body.slice(start, i));
+            start = i + 1;
+        }
+    }
+    parts.push(body.slice(start));
+    return parts;
+}
+/** A matcher for a list of patterns: true when any pattern matches the path or one of its parent directories. */
+function globMatcher(patterns) {
+    const compiled = patterns.map((pattern) => ({ pattern, regex: globToRegExp(pattern) }));
+    return (path) => {
+        const segments = path.split('/');
+        for (let n = segments.length; n >= 1; n--) {
+            const prefix = segments.slice(0, n).join('/');
+            const hit = compiled.find((c) => c.regex.test(prefix));
+            if (hit)
+                return hit.pattern;
+        }
+        return undefined;
+    };
+}
+/** The directories a pattern names literally before its first wildcard: `tools/vendor/*.sh` -> `tools/vendor`. */
+function literalBase(pattern) {
+    const segments = pattern
+        .trim()
+        .replace(/^(\.\/)+/, '')
+        .split('/');
+    const literal = [];
+    for (const segment of segments.slice(0, -1)) {
+        if (/[*?[{]/.test(segment))
+            break;
+        literal.push(segment);
+    }
+    return literal.join('/');
+}
+/** The top of the git repository containing dir (the nearest ancestor with a .git entry), else undefined. */
+function findRepositoryRoot(dir) {
+    let current = (0,external_node_fs_namespaceObject.realpathSync)(dir);
+    for (;;) {
+        if ((0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(current, '.git')))
+            return current;
+        const parent = (0,external_node_path_namespaceObject.dirname)(current);
+        if (parent === current)
+            return undefined;
+        current = parent;
+    }
+}
+/**
+ * True when the rc file shellcheck would use for scripts in dir sets `shell=`. Like shellcheck, take the
+ * first .shellcheckrc or shellcheckrc from dir upwards; an rc `shell=` outranks shebangs, so lint-shell
+ * must not override it.
+ */
+function shellcheckrcSetsShell(dir, cache = new Map()) {
+    const cached = cache.get(dir);
+    if (cached !== undefined)
+        return cached;
+    let answer;
+    const rc = ['.shellcheckrc', 'shellcheckrc'].map((name) => (0,external_node_path_namespaceObject.join)(dir, name)).find((file) => isFile(file));
+    if (rc) {
+        answer = (0,external_node_fs_namespaceObject.readFileSync)(rc, 'utf8')
+            .split('\n')
+            .some((line) => /^\s*shell\s*=\s*\S/.test(line));
+    }
+    else {
+        const parent = (0,external_node_path_namespaceObject.dirname)(dir);
+        answer = parent === dir ? false : shellcheckrcSetsShell(parent, cache);
+    }
+    cache.set(dir, answer);
+    return answer;
+}
+function isFile(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.statSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+// Discovery reads the head of every file; one buffer for all of them spares the allocations.
+const headBuffer = Buffer.allocUnsafe(HEAD_BYTES);
+/** The first bytes of a file. The HEAD_BYTES read reuses one buffer: use the result before the next call. */
+function readHead(file, bytes) {
+    const fd = (0,external_node_fs_namespaceObject.openSync)(file, 'r');
+    try {
+        const buffer = bytes === HEAD_BYTES ? headBuffer : Buffer.allocUnsafe(bytes);
+        const read = (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, bytes, 0);
+        return buffer.subarray(0, read);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+}
+function toPosix(path) {
+    return external_node_path_namespaceObject.sep === '/' ? path : path.split(external_node_path_namespaceObject.sep).join('/');
+}
+function isInside(path, dir) {
+    const rel = (0,external_node_path_namespaceObject.relative)(dir, path);
+    return rel === '' || (!rel.startsWith('..') && !rel.startsWith('/'));
+}
+/** Walks the working directory and returns the scripts to lint (see the top of this file for the rules). */
+function discoverScripts(options) {
+    const root = (0,external_node_fs_namespaceObject.realpathSync)(options.root);
+    const isExcluded = globMatcher(options.lintExclude);
+    const isListed = globMatcher(options.lintPaths);
+    const listedBases = options.lintPaths.map(literalBase).filter(Boolean);
+    const ignoreDirs = (options.ignoreDirs ?? []).filter(external_node_fs_namespaceObject.existsSync).map((d) => (0,external_node_fs_namespaceObject.realpathSync)(d));
+    const matchedLintPaths = new Set();
+    const skipped = [];
+    const candidates = [];
+    // A vendored tree is entered only on the way to, or inside, a directory a lint-paths pattern names literally.
+    const onListedRoute = (dir) => listedBases.some((base) => base === dir || base.startsWith(`${dir}/`) || dir.startsWith(`${base}/`));
+    const visit = (absolute, path, vendored, symlink) => {
+        const listedBy = isListed(path);
+        const isScriptName = SCRIPT_EXTENSIONS.includes((0,external_node_path_namespaceObject.extname)(path).toLowerCase());
+        if (listedBy)
+            matchedLintPaths.add(listedBy);
+        if (vendored && !listedBy)
+            return;
+        let real = absolute;
+        if (symlink) {
+            real = (0,external_node_fs_namespaceObject.realpathSync)(absolute);
+            if (!isInside(real, root)) {
+                if (isScriptName || listedBy)
+                    skipped.push({ path, reason: 'symlink to a file outside the working directory' });
+                return;
+            }
+        }
+        let head;
+        try {
+            head = readHead(absolute, HEAD_BYTES);
+        }
+        catch (error) {
+            if (isScriptName || listedBy)
+                skipped.push({ path, reason: `unreadable: ${error.message}` });
+            return;
+        }
+        const text = head.toString('utf8');
+        const mayLint = isScriptName || listedBy !== undefined || text.startsWith('#!');
+        if (!mayLint)
+            return;
+        const binary = looksBinary(head.length < HEAD_BYTES ? head : readHead(absolute, BINARY_PROBE_BYTES));
+        const verdict = classifyFile({ name: (0,external_node_path_namespaceObject.basename)(path), head: text, binary, listed: listedBy !== undefined });
+        if (!verdict.lint) {
+            if (verdict.reason)
+                skipped.push({ path, reason: verdict.reason });
+            return;
+        }
+        candidates.push({ path, real, symlink, verdict });
+    };
+    const walk = (dirAbsolute, dirPath, vendored) => {
+        let entries;
+        try {
+            entries = (0,external_node_fs_namespaceObject.readdirSync)(dirAbsolute, { withFileTypes: true });
+        }
+        catch (error) {
+            skipped.push({ path: dirPath || '.', reason: `unreadable directory: ${error.message}` });
+            return;
+        }
+        entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const entry of entries) {
+            const absolute = (0,external_node_path_namespaceObject.join)(dirAbsolute, entry.name);
+            const path = dirPath ? `${dirPath}/${entry.name}` : entry.name;
+            const excludedBy = isExcluded(path);
+            if (excludedBy) {
+                // Counts as a match, so that a lint-paths pattern excluded on purpose is not reported as unmatched.
+                const listedBy = isListed(path);
+                if (listedBy)
+                    matchedLintPaths.add(listedBy);
+                continue;
+            }
+            if (entry.isDirectory()) {
+                if (VCS_DIRS.includes(entry.name) || ignoreDirs.includes(absolute))
+                    continue;
+                const vendorDir = vendored || VENDOR_DIRS.includes(entry.name);
+                if (vendorDir && !onListedRoute(path))
+                    continue;
+                walk(absolute, path, vendorDir);
+            }
+            else if (entry.isFile()) {
+                visit(absolute, path, vendored, false);
+            }
+            else if (entry.isSymbolicLink()) {
+                // Linked directories are not followed: they could loop, and a target inside the root is walked anyway.
+                if (isFile(absolute))
+                    visit(absolute, path, vendored, true);
+            }
+        }
+    };
+    walk(root, '', false);
+    // A script reachable through a symlink too is linted once, under its real name when that is on the list.
+    const byRealPath = new Map();
+    for (const candidate of candidates) {
+        const seen = byRealPath.get(candidate.real);
+        if (!seen || (seen.symlink && !candidate.symlink))
+            byRealPath.set(candidate.real, candidate);
+    }
+    for (const candidate of candidates) {
+        const kept = byRealPath.get(candidate.real);
+        if (kept && kept !== candidate)
+            skipped.push({ path: candidate.path, reason: `same file as ${kept.path}` });
+    }
+    const rcCache = new Map();
+    const scripts = [...byRealPath.values()]
+        .map(({ path, verdict }) => ({
+        path: toPosix(path),
+        foundBy: verdict.foundBy,
+        dialect: verdict.dialect ?? (shellcheckrcSetsShell((0,external_node_path_namespaceObject.dirname)((0,external_node_path_namespaceObject.join)(root, path)), rcCache) ? 'shellcheckrc' : undefined),
+    }))
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return {
+        scripts,
+        skipped,
+        unmatchedLintPaths: options.lintPaths.filter((pattern) => !matchedLintPaths.has(pattern)),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/reports/shellcheck.ts
+
+
+/** shellcheck's severities, most severe first. */
+const SEVERITIES = ['error', 'warning', 'info', 'style'];
+/** shellcheck printed something that is not json1: a crash or a version we do not understand, never "no findings". */
+class Json1FormatError extends Error {
+    name = 'Json1FormatError';
+}
+function wikiUrl(code) {
+    return `https://www.shellcheck.net/wiki/${code}`;
+}
+/** Parses and checks json1 output field by field, so that a format change fails loudly instead of dropping findings. */
+function parseJson1(stdout) {
+    let doc;
+    try {
+        doc = JSON.parse(stdout);
+    }
+    catch (error) {
+        const start = stdout.trim().slice(0, 80);
+        throw new Json1FormatError(`not JSON (${error.message}); output began ${JSON.stringify(start)}`);
+    }
+    const comments = doc?.comments;
+    if (!Array.isArray(comments))
+        throw new Json1FormatError('no "comments" array: not --format=json1 output');
+    return comments.map((comment, index) => {
+        const c = comment;
+        const problem = typeof c !== 'object' || c === null
+            ? 'is not an object'
+            : typeof c.file !== 'string'
+                ? 'has no file'
+                : !['line', 'endLine', 'column', 'endColumn', 'code'].every((k) => Number.isInteger(c[k]))
+                    ? 'lacks integer line, endLine, column, endColumn or code'
+                    : !SEVERITIES.includes(c.level)
+                        ? `has an unknown level ${JSON.stringify(c.level)}`
+                        : typeof c.message !== 'string'
+                            ? 'has no message'
+                            : undefined;
+        if (problem)
+            throw new Json1FormatError(`comment ${index} ${problem}: ${JSON.stringify(comment).slice(0, 200)}`);
+        return c;
+    });
+}
+/** The file a json1 comment names, relative to the repository root (absolute when outside it), with / separators. */
+function repositoryPath(file, base) {
+    const absolute = (0,external_node_path_namespaceObject.resolve)(base.cwd, file);
+    const rel = (0,external_node_path_namespaceObject.relative)(base.repositoryRoot, absolute);
+    if (rel === '' || rel.startsWith('..') || (0,external_node_path_namespaceObject.isAbsolute)(rel))
+        return absolute;
+    return external_node_path_namespaceObject.sep === '/' ? rel : rel.split(external_node_path_namespaceObject.sep).join('/');
+}
+function toFindings(comments, base) {
+    return comments.map((c) => ({
+        file: repositoryPath(c.file, base),
+        line: c.line,
+        column: c.column,
+        endLine: c.endLine,
+        endColumn: c.endColumn,
+        severity: c.level,
+        code: `SC${c.code}`,
+        message: c.message,
+    }));
+}
+/** Stable report order: by file, then position, then code. */
+function compareFindings(a, b) {
+    return ((a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+        a.line - b.line ||
+        a.column - b.column ||
+        (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+/** lint/shellcheck.json: shellcheck's own json1, merged over invocations, each `file` rewritten relative to the repository root. */
+function json1Report(comments, base) {
+    return { comments: comments.map((c) => ({ ...c, file: repositoryPath(c.file, base) })) };
+}
+const ANNOTATION_KIND = { error: 'error', warning: 'warning', info: 'notice', style: 'notice' };
+/**
+ * The annotation of one finding. Columns go along only for a one-line region: GitHub ignores
+ * (and its API rejects) start and end columns that sit on different lines.
+ */
+function annotationFor(finding) {
+    const oneLine = finding.endLine === finding.line;
+    return {
+        kind: ANNOTATION_KIND[finding.severity],
+        message: `${finding.message} See ${wikiUrl(finding.code)}`,
+        props: {
+            title: `${finding.code} (${finding.severity})`,
+            ...((0,external_node_path_namespaceObject.isAbsolute)(finding.file) ? {} : { file: finding.file }),
+            startLine: finding.line,
+            endLine: finding.endLine,
+            ...(oneLine ? { startColumn: finding.column, endColumn: finding.endColumn } : {}),
+        },
+    };
+}
+function countBySeverity(findings) {
+    const counts = { error: 0, warning: 0, info: 0, style: 0 };
+    for (const f of findings)
+        counts[f.severity] += 1;
+    return counts;
+}
+/** True when severity is threshold or more severe; the threshold 'never' lets nothing through. */
+function isAtLeast(severity, threshold) {
+    return threshold !== 'never' && SEVERITIES.indexOf(severity) <= SEVERITIES.indexOf(threshold);
+}
+/** "1 error, 2 warnings, 3 info, 1 style"; empty severities left out. */
+function describeCounts(counts) {
+    const noun = {
+        error: ['error', 'errors'],
+        warning: ['warning', 'warnings'],
+        info: ['info', 'info'],
+        style: ['style', 'style'],
+    };
+    return SEVERITIES.filter((s) => counts[s] > 0)
+        .map((s) => `${counts[s]} ${noun[s][counts[s] === 1 ? 0 : 1]}`)
+        .join(', ');
+}
+/** The stage's one-line summary: "12 scripts, 3 findings: 1 error, 2 warnings". */
+function summaryLine(scripts, counts) {
+    const total = SEVERITIES.reduce((sum, s) => sum + counts[s], 0);
+    const head = `${scripts} ${scripts === 1 ? 'script' : 'scripts'}, ${total} ${total === 1 ? 'finding' : 'findings'}`;
+    return total ? `${head}: ${describeCounts(counts)}` : head;
+}
+/** GitHub shows this many annotations of each kind per step; the rest exist only in the files. */
+const GITHUB_ANNOTATIONS_SHOWN_PER_KIND = 10;
+const MAX_LISTED_SCRIPTS = 300;
+function markdownCell(text) {
+    const escaped = text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    return escaped.includes('`') ? escaped : `\`${escaped}\``;
+}
+/** lint/summary.md: the summary line, findings per file and severity, the policy, and the scripts checked. */
+function lintMarkdown(input) {
+    const counts = countBySeverity(input.findings);
+    const lines = [`### ShellCheck: ${summaryLine(input.scripts.length, counts)}`, ''];
+    if (input.findings.length) {
+        const perFile = new Map();
+        for (const f of input.findings) {
+            const row = perFile.get(f.file) ?? { error: 0, warning: 0, info: 0, style: 0 };
+            row[f.severity] += 1;
+            perFile.set(f.file, row);
+        }
+        lines.push('| file | error | warning | info | style |', '| --- | ---: | ---: | ---: | ---: |');
+        for (const [file, row] of [...perFile].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+            lines.push(`| ${markdownCell(file)} | ${SEVERITIES.map((s) => row[s]).join(' | ')} |`);
+        }
+        lines.push(`| **total** | ${SEVERITIES.map((s) => `**${counts[s]}**`).join(' | ')} |`, '');
+    }
+    const failing = input.findings.filter((f) => isAtLeast(f.severity, input.failOn)).length;
+    lines.push(input.failOn === 'never'
+        ? 'Findings do not fail the run (lint-fail-on: never).'
+        : `Findings of severity ${input.failOn} or worse fail the run (lint-fail-on: ${input.failOn}): ${failing} ${failing === 1 ? 'does' : 'do'}.`, '');
+    const shown = Object.values(annotationKindCounts(input.findings)).some((n) => n > GITHUB_ANNOTATIONS_SHOWN_PER_KIND);
+    if (shown) {
+        lines.push(`GitHub shows only ${GITHUB_ANNOTATIONS_SHOWN_PER_KIND} annotations of each kind per step; every finding is in ${input.reportFiles.join(' and ')}.`, '');
+    }
+    if (input.scripts.length) {
+        const listed = input.scripts.slice(0, MAX_LISTED_SCRIPTS).map((s) => `- ${markdownCell(s)}`);
+        const more = input.scripts.length - listed.length;
+        lines.push(`<details><summary>${input.scripts.length} ${input.scripts.length === 1 ? 'script' : 'scripts'} checked</summary>`, '', ...listed, ...(more > 0 ? [`- … and ${more} more`] : []), '', '</details>', '');
+    }
+    return lines.join('\n');
+}
+function annotationKindCounts(findings) {
+    const counts = { error: 0, warning: 0, notice: 0 };
+    for (const f of findings)
+        counts[ANNOTATION_KIND[f.severity]] += 1;
+    return counts;
+}
+const SARIF_LEVEL = { error: 'error', warning: 'warning', info: 'note', style: 'note' };
+/** GitHub code scanning's severity for non-security alerts. */
+const PROBLEM_SEVERITY = {
+    error: 'error',
+    warning: 'warning',
+    info: 'recommendation',
+    style: 'recommendation',
+};
+/** A repository-relative path as a SARIF URI reference: each segment percent-encoded. */
+function sarifUri(file) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(file) ? (0,external_node_url_.pathToFileURL)(file).href : file.split('/').map(encodeURIComponent).join('/');
+}
+/**
+ * SARIF 2.1.0 for GitHub code scanning. Locations are relative to %SRCROOT% (the repository root);
+ * columns are code points as shellcheck counts them. partialFingerprints are left to upload-sarif,
+ * which computes them from the checked-out sources.
+ */
+function toSarif(findings, tool) {
+    const rules = [];
+    const ruleIndex = new Map();
+    const sorted = [...findings].sort(compareFindings);
+    const results = sorted.map((f) => {
+        let index = ruleIndex.get(f.code);
+        if (index === undefined) {
+            index = rules.length;
+            ruleIndex.set(f.code, index);
+            rules.push({
+                id: f.code,
+                name: f.code,
+                shortDescription: { text: f.message },
+                fullDescription: { text: f.message },
+                helpUri: wikiUrl(f.code),
+                help: { text: `See ${wikiUrl(f.code)}`, markdown: `See [${f.code}](${wikiUrl(f.code)}) on the ShellCheck wiki.` },
+                defaultConfiguration: { level: SARIF_LEVEL[f.severity] },
+                properties: { tags: ['shellcheck', 'shell'], 'problem.severity': PROBLEM_SEVERITY[f.severity] },
+            });
+        }
+        const uri = sarifUri(f.file);
+        return {
+            ruleId: f.code,
+            ruleIndex: index,
+            level: SARIF_LEVEL[f.severity],
+            message: { text: f.message },
+            locations: [
+                {
+                    physicalLocation: {
+                        artifactLocation: (0,external_node_path_namespaceObject.isAbsolute)(f.file) ? { uri } : { uri, uriBaseId: '%SRCROOT%' },
+                        region: { startLine: f.line, startColumn: f.column, endLine: f.endLine, endColumn: f.endColumn },
+                    },
+                },
+            ],
+        };
+    });
+    return {
+        $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+        version: '2.1.0',
+        runs: [
+            {
+                tool: {
+                    driver: {
+                        name: 'ShellCheck',
+                        ...(tool.version ? { version: tool.version } : {}),
+                        informationUri: 'https://www.shellcheck.net',
+                        rules,
+                    },
+                },
+                columnKind: 'unicodeCodePoints',
+                results,
+            },
+        ],
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/stages/lint.ts
 
+
+
+
+
+
+
+/** Well below Linux's 2 MiB limit for argv plus environment, so even a large environment leaves room. */
+const ARGV_BUDGET_BYTES = 256 * 1024;
+const SHELLCHECK_TIMEOUT_SECONDS = 15 * 60;
+/** What shellcheck's exit statuses above 1 mean (its man page); 1 only means "there are findings". */
+const SHELLCHECK_STATUS = {
+    2: 'some files could not be processed',
+    3: 'bad syntax on its command line',
+    4: 'bad options',
+};
+/** Splits paths into runs whose argv stays within budget bytes (each argument costs its bytes, a NUL and a pointer). */
+function chunkByArgvBytes(paths, budget = ARGV_BUDGET_BYTES) {
+    const chunks = [];
+    let current = [];
+    let used = 0;
+    for (const path of paths) {
+        const cost = Buffer.byteLength(path) + 1 + 8;
+        if (current.length && used + cost > budget) {
+            chunks.push(current);
+            current = [];
+            used = 0;
+        }
+        current.push(path);
+        used += cost;
+    }
+    if (current.length)
+        chunks.push(current);
+    return chunks;
+}
+/**
+ * The shellcheck runs for a set of scripts: one over everything, split only when argv would be too long.
+ * shellcheck's --shell overrides shebangs, `shell=` directives, dialect extensions and .shellcheckrc
+ * alike, so lint-shell goes to a separate run over the scripts that declare no dialect at all.
+ */
+function planShellcheckRuns(scripts, options) {
+    const groups = options.shell
+        ? [
+            { shell: undefined, files: scripts.filter((s) => s.dialect !== undefined).map((s) => s.path) },
+            { shell: options.shell, files: scripts.filter((s) => s.dialect === undefined).map((s) => s.path) },
+        ]
+        : [{ shell: undefined, files: scripts.map((s) => s.path) }];
+    return groups.flatMap(({ shell, files }) => chunkByArgvBytes(files, options.budget).map((chunk) => ({
+        shell,
+        files: chunk,
+        // `--` because a script may be called -x.sh; paths stay relative so shellcheck finds each script's .shellcheckrc.
+        args: ['--format=json1', `--severity=${options.severity}`, ...(shell ? [`--shell=${shell}`] : []), '--', ...chunk],
+    })));
+}
+function describeDiscovery(discovery) {
+    const by = (kind) => discovery.scripts.filter((s) => s.foundBy === kind).length;
+    const n = discovery.scripts.length;
+    return (`found ${n} shell ${n === 1 ? 'script' : 'scripts'} (${by('extension')} by extension, ${by('shebang')} by shebang, ` +
+        `${by('lint-paths')} from lint-paths); ${discovery.skipped.length} candidates skipped (see the lint log)`);
+}
+/** The runner's shellcheck, else the distribution's; a shellcheck we cannot get means we cannot lint: infrastructure. */
+async function locateShellcheck(deps) {
+    try {
+        await ensureHostTools(deps, 'lint', 'linting shell scripts', [{ command: 'shellcheck', package: 'shellcheck' }]);
+    }
+    catch (error) {
+        throw new errors_StageError('lint', `shellcheck is not installed and installing it failed: ${error instanceof Error ? error.message : String(error)}`, 'infrastructure', error instanceof errors_StageError ? error.details : []);
+    }
+    const path = findOnPath('shellcheck', deps.env);
+    if (!path)
+        throw new errors_StageError('lint', 'shellcheck is not on PATH after installing it', 'infrastructure');
+    return path;
+}
+async function shellcheckVersion(deps, shellcheck, signal) {
+    const r = await deps.exec.run([shellcheck, '--version'], { stage: 'lint', env: deps.env, signal, timeoutSeconds: 60 });
+    return /^version:\s*(\S+)/m.exec(r.stdout)?.[1];
+}
+async function runShellcheck(ctx, shellcheck, invocation, cwd) {
+    const { deps, log, signal } = ctx;
+    const shown = `shellcheck ${invocation.args.slice(0, invocation.args.indexOf('--')).join(' ')}`;
+    log.line(`$ ${shown} -- (${invocation.files.length} files, cwd ${cwd})`);
+    const t0 = performance.now();
+    const r = await deps.exec.run([shellcheck, ...invocation.args], {
+        stage: 'lint',
+        cwd,
+        env: deps.env,
+        check: false,
+        signal,
+        timeoutSeconds: SHELLCHECK_TIMEOUT_SECONDS,
+    });
+    log.line(`[exit ${r.exitCode} in ${((performance.now() - t0) / 1000).toFixed(2)}s]`);
+    if (r.stderr.trim())
+        log.line(r.stderr);
+    if (r.exitCode !== 0 && r.exitCode !== 1) {
+        const meaning = SHELLCHECK_STATUS[r.exitCode];
+        throw new errors_StageError('lint', `shellcheck failed: exit status ${r.exitCode}${meaning ? ` (${meaning})` : ''}`, 'infrastructure', tail(r.stderr.trim() ? r.stderr : r.stdout, 20));
+    }
+    try {
+        return parseJson1(r.stdout);
+    }
+    catch (error) {
+        if (!(error instanceof Json1FormatError))
+            throw error;
+        throw new errors_StageError('lint', `shellcheck exited with status ${r.exitCode} but its output is not the json1 we asked for: ${error.message}`, 'infrastructure', tail(r.stderr, 20));
+    }
+}
 const lint = {
     name: 'lint',
     skipReason: (config) => (config.lint ? undefined : 'lint: false'),
-    run() {
-        return Promise.reject(new errors_StageError('lint', 'not implemented yet'));
+    async run(ctx) {
+        const { config, deps, paths, log, progress } = ctx;
+        const workingDirectory = (0,external_node_fs_namespaceObject.realpathSync)(config.workingDirectory);
+        const base = { cwd: workingDirectory, repositoryRoot: findRepositoryRoot(workingDirectory) ?? workingDirectory };
+        const discovery = discoverScripts({
+            root: workingDirectory,
+            lintPaths: config.lintPaths,
+            lintExclude: config.lintExclude,
+            ignoreDirs: [config.outputDir, deps.cacheDir],
+        });
+        for (const { path, reason } of discovery.skipped)
+            log.line(`skipped ${path}: ${reason}`);
+        for (const pattern of discovery.unmatchedLintPaths) {
+            deps.reporter.warning(`lint-paths pattern '${pattern}' matches no file in ${workingDirectory}`, {
+                title: 'debian-vm-ci: lint-paths',
+            });
+        }
+        progress(describeDiscovery(discovery));
+        const comments = [];
+        let version;
+        if (discovery.scripts.length) {
+            const shellcheck = await locateShellcheck(deps);
+            version = await shellcheckVersion(deps, shellcheck, ctx.signal);
+            const t0 = performance.now();
+            const runs = planShellcheckRuns(discovery.scripts, { severity: config.lintSeverity, shell: config.lintShell });
+            for (const invocation of runs)
+                comments.push(...(await runShellcheck(ctx, shellcheck, invocation, workingDirectory)));
+            progress(`shellcheck ${version ?? '(unknown version)'}: ${runs.length} ${runs.length === 1 ? 'run' : 'runs'} in ` +
+                `${((performance.now() - t0) / 1000).toFixed(2)}s, ${comments.length} findings`);
+        }
+        const findings = toFindings(comments, base).sort(compareFindings);
+        const files = discovery.scripts.map((s) => repositoryPath(s.path, base));
+        const counts = countBySeverity(findings);
+        const failing = findings.filter((f) => isAtLeast(f.severity, config.lintFailOn)).length;
+        const reports = {
+            json: (0,external_node_path_namespaceObject.join)(paths.lint, 'shellcheck.json'),
+            sarif: (0,external_node_path_namespaceObject.join)(paths.lint, 'shellcheck.sarif'),
+            markdown: (0,external_node_path_namespaceObject.join)(paths.lint, 'summary.md'),
+        };
+        const markdown = lintMarkdown({
+            scripts: files,
+            findings,
+            failOn: config.lintFailOn,
+            reportFiles: ['lint/shellcheck.sarif', 'lint/shellcheck.json'],
+        });
+        (0,external_node_fs_namespaceObject.mkdirSync)(paths.lint, { recursive: true });
+        (0,external_node_fs_namespaceObject.writeFileSync)(reports.json, JSON.stringify(json1Report(comments, base), null, 2) + '\n');
+        (0,external_node_fs_namespaceObject.writeFileSync)(reports.sarif, JSON.stringify(toSarif(findings, { version }), null, 2) + '\n');
+        (0,external_node_fs_namespaceObject.writeFileSync)(reports.markdown, markdown);
+        for (const finding of findings) {
+            const { kind, message, props } = annotationFor(finding);
+            deps.reporter[kind](message, props);
+        }
+        const result = {
+            summary: discovery.scripts.length ? summaryLine(files.length, counts) : 'no shell scripts found',
+            files,
+            findings: { ...counts, total: findings.length },
+            failing,
+            markdown,
+            shellcheckVersion: version,
+            reports,
+        };
+        if (failing > 0) {
+            throw new errors_StageError('lint', `shellcheck: ${failing} ${failing === 1 ? 'finding' : 'findings'} of severity ${config.lintFailOn} or worse ` +
+                `(lint-fail-on: ${config.lintFailOn}); ${result.summary}`, 'test', [], result);
+        }
+        return result;
     },
 };
 
