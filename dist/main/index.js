@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3555:
+/***/ 5827:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -33472,15 +33472,595 @@ const lint = {
     },
 };
 
+;// CONCATENATED MODULE: ./src/package/build-env.ts
+
+
+
+/*
+ * Why mmdebstrap and not sbuild (measured on the 2-core bookworm dev machine, hello example, trixie,
+ * from the same 460 MB buildd tarball): mmdebstrap --mode=unshare with hooks 22.7 s, sbuild 0.85
+ * --chroot-mode=unshare 28.9 s. Beyond speed, sbuild here needed an /etc/subuid entry for the
+ * calling user (root has none on this host), ran `debian/rules clean` and dpkg-source on the
+ * runner itself (failing without the build dependencies installed there, which is the very thing
+ * a clean build avoids), and is a large extra host package; mmdebstrap is already needed by the
+ * install stage. Both use Debian's own apt resolver for Build-Depends(-Indep).
+ */
+/** Bump when the recipe of the cached environment changes, so old tarballs stop matching. */
+const BUILD_ENV_RECIPE = 1;
+/** Packages on top of the buildd variant (build-essential): dpkg-buildpackage uses fakeroot when Rules-Requires-Root asks. */
+const BUILD_ENV_EXTRA_PACKAGES = ['fakeroot'];
+/** The unprivileged user the package is built as, like sbuild's `sbuild` user: a build that needs root shows up. */
+const BUILD_USER = 'builder';
+/** ISO 8601 week: weeks start on Monday and week 1 holds the year's first Thursday. */
+function isoWeek(date) {
+    const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+    const weekday = day.getUTCDay() || 7;
+    day.setUTCDate(day.getUTCDate() + 4 - weekday);
+    const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
+    return { year: day.getUTCFullYear(), week: Math.ceil(((day.getTime() - yearStart) / 86_400_000 + 1) / 7) };
+}
+/**
+ * `trixie-amd64-2026w48-<hash>`: a fresh environment each ISO week (the archive moves on and a stale
+ * chroot would mean large upgrades at build time), one per mirror (the tarball's apt sources name it;
+ * hashed so that the mirror's name never appears in file names or logs) and per recipe.
+ */
+function buildEnvKey(input) {
+    const { year, week } = isoWeek(input.now);
+    const hash = (0,external_node_crypto_.createHash)('sha256')
+        .update(JSON.stringify({ mirror: input.mirror, recipe: BUILD_ENV_RECIPE, extra: BUILD_ENV_EXTRA_PACKAGES }))
+        .digest('hex')
+        .slice(0, 10);
+    return `${buildEnvPrefix(input.release, input.architecture)}${year}w${String(week).padStart(2, '0')}-${hash}`;
+}
+function buildEnvPrefix(release, architecture) {
+    return `${release}-${architecture}-`;
+}
+function buildEnvDir(cacheDir) {
+    return (0,external_node_path_namespaceObject.join)(cacheDir, 'build-env');
+}
+/** Removes the other tarballs of the same release and architecture (older weeks, other mirrors); returns their names. */
+function pruneBuildEnvs(dir, release, architecture, keepKey) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(dir))
+        return [];
+    const prefix = buildEnvPrefix(release, architecture);
+    const stale = (0,external_node_fs_namespaceObject.readdirSync)(dir).filter((f) => f.startsWith(prefix) && f.endsWith('.tar') && f !== `${keepKey}.tar`);
+    for (const f of stale)
+        (0,external_node_fs_namespaceObject.rmSync)((0,external_node_path_namespaceObject.join)(dir, f), { force: true });
+    return stale;
+}
+/**
+ * mmdebstrap's unshare mode works without root (through newuidmap and /etc/subuid) and as root,
+ * leaves no mounts behind on the host when it is killed, and makes the same tarball as root mode.
+ */
+const MMDEBSTRAP_MODE = '--mode=unshare';
+/** The mmdebstrap argv that makes the reusable build environment tarball. */
+function createEnvArgv(opts) {
+    return [
+        'mmdebstrap',
+        MMDEBSTRAP_MODE,
+        '--variant=buildd',
+        `--architectures=${opts.architecture}`,
+        `--include=${BUILD_ENV_EXTRA_PACKAGES.join(',')}`,
+        // Device nodes cannot be unpacked again inside a user namespace; mmdebstrap recreates /dev itself.
+        '--skip=output/dev',
+        '--format=tar',
+        `--customize-hook=chroot "$1" useradd --create-home --shell /bin/sh ${BUILD_USER}`,
+        opts.release,
+        opts.target,
+        ...(opts.mirror ? [opts.mirror] : []),
+    ];
+}
+/** Names inside the work directory, which is mmdebstrap's cwd: hooks use relative paths only, so no caller path ever reaches mmdebstrap's hook parser (which splits on spaces) or a shell. */
+const WORK_NAMES = {
+    envTar: 'build-env.tar',
+    source: 'source',
+    script: 'build.sh',
+    out: 'out',
+};
+/**
+ * The mmdebstrap argv of one build: unpack the cached environment, copy the source in, run the
+ * build script in the chroot, copy the results out, and throw the chroot away (target /dev/null).
+ * Every hook is a constant string; the varying inputs reach the script through its environment.
+ */
+function buildArgv(opts) {
+    return [
+        'mmdebstrap',
+        MMDEBSTRAP_MODE,
+        '--variant=custom',
+        `--architectures=${opts.architecture}`,
+        `--setup-hook=tar-in ${WORK_NAMES.envTar} /`,
+        '--setup-hook=mkdir -p "$1/dev"',
+        '--customize-hook=mkdir -p "$1/build"',
+        `--customize-hook=copy-in ${WORK_NAMES.source} ${WORK_NAMES.script} /build`,
+        `--customize-hook=chroot "$1" sh /build/${WORK_NAMES.script}`,
+        `--customize-hook=sync-out /build/out ${WORK_NAMES.out}`,
+        opts.release,
+        '/dev/null',
+        ...(opts.mirror ? [opts.mirror] : []),
+    ];
+}
+/** Marks the build script's own lines in the log: milestones for progress, and which step failed. */
+const MILESTONE_PREFIX = 'debian-vm-ci: ';
+const FAILED_PREFIX = 'debian-vm-ci: FAILED: ';
+const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/**
+ * Runs as root inside the throwaway chroot. Build dependencies come from debian/control through
+ * apt's own resolver (Build-Depends, -Arch and -Indep); the build runs as an unprivileged user with
+ * an environment reduced to a clean PATH and locale, so nothing of the runner leaks in.
+ * noautodbgsym: -dbgsym packages are not wanted for testing, and the install stage takes every .deb.
+ * DVC_LINTIAN=1 also runs lintian there.
+ */
+const BUILD_SCRIPT = `#!/bin/sh
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+milestone() { echo "${MILESTONE_PREFIX}$*"; }
+fail() { echo "${FAILED_PREFIX}$*"; exit 1; }
+as_builder() {
+  runuser -u ${BUILD_USER} -- env -i PATH=${CLEAN_PATH} HOME=/home/${BUILD_USER} LC_ALL=C.UTF-8 \\
+    DEB_BUILD_OPTIONS="parallel=$(nproc) noautodbgsym" "$@"
+}
+
+cd /build/source
+milestone "installing build dependencies"
+apt-get build-dep --yes --no-install-recommends ./ || fail "installing the build dependencies (apt-get build-dep) exited with status $?"
+chown -R ${BUILD_USER}: /build
+
+milestone "running dpkg-buildpackage --build=binary"
+as_builder dpkg-buildpackage --no-sign --build=binary || fail "dpkg-buildpackage exited with status $?"
+
+mkdir /build/out
+for f in /build/*.deb /build/*.udeb /build/*.changes /build/*.buildinfo; do
+  if [ -e "$f" ]; then mv "$f" /build/out/; fi
+done
+
+if [ "\${DVC_LINTIAN:-0}" = 1 ]; then
+  milestone "installing lintian"
+  apt-get install --yes --no-install-recommends lintian || fail "installing lintian exited with status $?"
+  milestone "running lintian"
+  status=0
+  as_builder lintian --display-info --pedantic /build/out/*.changes > /build/lintian.txt || status=$?
+  cat /build/lintian.txt
+  mv /build/lintian.txt /build/out/lintian.txt
+  echo "$status" > /build/out/lintian.status
+fi
+# uid 0 in the namespace is the caller outside it: the results come out owned by the caller.
+chown -R 0:0 /build/out
+milestone "build finished"
+`;
+/** The environment of mmdebstrap and so of the build script: nothing of the runner's but a proxy. */
+function buildEnvironment(host, opts) {
+    const env = {
+        PATH: CLEAN_PATH,
+        LC_ALL: 'C.UTF-8',
+        HOME: host.HOME ?? '/root',
+        // mmdebstrap keeps its chroot directory under TMPDIR: inside our work directory, it goes with it.
+        TMPDIR: opts.tmpdir,
+        DVC_LINTIAN: opts.lintian ? '1' : '0',
+    };
+    for (const name of ['http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']) {
+        if (host[name])
+            env[name] = host[name];
+    }
+    return env;
+}
+
+;// CONCATENATED MODULE: ./src/package/build-log.ts
+
+/** Lines of the build log kept in memory: enough to find the failing step and show what led to it. */
+const KEPT_LINES = 400;
+const FAILURE_DETAIL_LINES = 30;
+/**
+ * Watches the build's output lines: keeps the tail for failure details and turns the build's
+ * milestones into progress lines, so that a long build is never minutes of silence and never a flood.
+ */
+class BuildLogWatcher {
+    progress;
+    now;
+    setUpInterval;
+    lines = [];
+    packagesSetUp = 0;
+    lastSetUpReport = 0;
+    lastProgress;
+    failure;
+    constructor(progress, now = Date.now, 
+    /** Milliseconds between "setting up packages" lines while apt installs. */
+    setUpInterval = 15_000) {
+        this.progress = progress;
+        this.now = now;
+        this.setUpInterval = setUpInterval;
+        this.lastProgress = now();
+    }
+    onLine(line) {
+        this.lines.push(line);
+        if (this.lines.length > KEPT_LINES)
+            this.lines.shift();
+        if (line.startsWith(FAILED_PREFIX)) {
+            this.failure = line.slice(FAILED_PREFIX.length);
+        }
+        else if (line.startsWith(MILESTONE_PREFIX)) {
+            this.report(line.slice(MILESTONE_PREFIX.length));
+        }
+        else if (/^dpkg-buildpackage: info: /.test(line) || /^I: (running apt-get update|creating tarball|success)/.test(line)) {
+            this.report(line);
+        }
+        else if (line.startsWith('Setting up ')) {
+            this.packagesSetUp += 1;
+            if (this.now() - this.lastSetUpReport >= this.setUpInterval) {
+                this.lastSetUpReport = this.now();
+                this.report(`${this.packagesSetUp} packages set up so far (${line.replace(/ \.\.\.$/, '')})`);
+            }
+        }
+    }
+    /** Called periodically: a sign of life when nothing was reported for a while. */
+    heartbeat(quietMs, elapsedSeconds) {
+        if (this.now() - this.lastProgress < quietMs)
+            return;
+        const last = this.lines.at(-1);
+        this.report(`still working (${elapsedSeconds}s)${last ? `: ${last.slice(0, 160)}` : ''}`);
+    }
+    /** The last lines up to the failing step's own message, without mmdebstrap's clean-up chatter after it. */
+    failureDetails(count = FAILURE_DETAIL_LINES) {
+        let end = this.lines.length;
+        while (end > 0 && !this.lines[end - 1].startsWith(FAILED_PREFIX))
+            end -= 1;
+        if (end === 0)
+            end = this.lines.length;
+        return this.lines.slice(Math.max(0, end - count), end);
+    }
+    report(message) {
+        this.lastProgress = this.now();
+        this.progress(message);
+    }
+}
+/** Fields of a deb822 control file such as a .changes (continuation lines joined with newlines). */
+function parseControlFields(text) {
+    const fields = {};
+    let current;
+    for (const line of text.split('\n')) {
+        if (/^\s/.test(line) && current) {
+            fields[current] += '\n' + line.trim();
+        }
+        else {
+            const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+            current = m?.[1];
+            if (m)
+                fields[m[1]] = m[2];
+        }
+    }
+    return fields;
+}
+
+;// CONCATENATED MODULE: ./src/package/changelog.ts
+const AUTOMATED_BUILD_MESSAGE = 'Automated build by debian-vm-ci';
+const AUTOMATED_BUILD_MAINTAINER = 'debian-vm-ci <debian-vm-ci@users.noreply.github.com>';
+/** Reads the newest entry's head line; throws when the changelog does not start with one. */
+function parseChangelogHead(text) {
+    const first = text.split('\n').find((line) => line.trim() !== '' && !line.startsWith('#'));
+    const m = first ? /^([a-z0-9][a-z0-9+.-]+) \(([^()\s]+)\) ([a-zA-Z0-9.+\- ]+);/.exec(first) : null;
+    if (!m)
+        throw new Error(`debian/changelog does not start with an entry line such as "pkg (1.0-1) unstable; urgency=medium"`);
+    return { source: m[1], version: m[2], distribution: m[3].trim() };
+}
+/** RFC 5322 date as dch writes it: `Sat, 28 Nov 2026 04:00:00 +0000` (always UTC, so the output is deterministic). */
+function changelogDate(date) {
+    const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+    const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    const two = (n) => String(n).padStart(2, '0');
+    return (`${days[date.getUTCDay()]}, ${two(date.getUTCDate())} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()} ` +
+        `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`);
+}
+/**
+ * The entry `dch --newversion <version+suffix> --distribution <release>` would add, as grml-debootstrap's
+ * CI does for its automated builds: the built package then says which build it came from.
+ */
+function automatedBuildEntry(head, suffix, distribution, date) {
+    return [
+        `${head.source} (${head.version}${suffix}) ${distribution}; urgency=medium`,
+        '',
+        `  * ${AUTOMATED_BUILD_MESSAGE}`,
+        '',
+        ` -- ${AUTOMATED_BUILD_MAINTAINER}  ${changelogDate(date)}`,
+        '',
+        '',
+    ].join('\n');
+}
+/** The changelog with the automated-build entry on top; returns the new text and version. */
+function addAutomatedBuildEntry(changelog, suffix, distribution, date) {
+    const head = parseChangelogHead(changelog);
+    return {
+        text: automatedBuildEntry(head, suffix, distribution, date) + changelog,
+        version: head.version + suffix,
+        head,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/package/lintian.ts
+const SEVERITY_BY_CODE = { E: 'error', W: 'warning', I: 'info', P: 'pedantic' };
+const RANK = { pedantic: 0, info: 1, warning: 2, error: 3 };
+/**
+ * Tag lines of lintian's default output: `E: pkg: tag-name context`, `W: pkg source: tag`.
+ * Experimental (X:), overridden (O:), masked (M:) and note (N:) lines are not findings and are skipped.
+ */
+function parseLintian(output) {
+    const tags = [];
+    for (const raw of output.split('\n')) {
+        const line = raw.trimEnd();
+        const m = /^([EWIP]): (\S+(?: (?:source|changes|buildinfo))?): (\S+)(?: (.*))?$/.exec(line);
+        if (!m)
+            continue;
+        tags.push({ severity: SEVERITY_BY_CODE[m[1]], package: m[2], tag: m[3], info: m[4] ?? '', line });
+    }
+    return tags;
+}
+/** Tags at or above the fail-on severity; none for `never`. */
+function failingTags(tags, failOn) {
+    if (failOn === 'never')
+        return [];
+    return tags.filter((t) => RANK[t.severity] >= RANK[failOn]);
+}
+/** One annotation per tag: errors as errors, warnings as warnings, info and pedantic as notices. */
+function annotateLintian(reporter, tags) {
+    for (const t of tags) {
+        const message = `${t.package}: ${t.tag}${t.info ? ` ${t.info}` : ''}`;
+        const props = { title: `lintian ${t.tag}` };
+        if (t.severity === 'error')
+            reporter.error(message, props);
+        else if (t.severity === 'warning')
+            reporter.warning(message, props);
+        else
+            reporter.notice(message, props);
+    }
+}
+/** `2 errors, 1 warning` style counts, most severe first; `no tags` when clean. */
+function lintianCounts(tags) {
+    const order = ['error', 'warning', 'info', 'pedantic'];
+    const parts = order
+        .map((s) => [s, tags.filter((t) => t.severity === s).length])
+        .filter(([, n]) => n > 0)
+        .map(([s, n]) => `${n} ${s}${n === 1 || s === 'info' || s === 'pedantic' ? '' : 's'}`);
+    return parts.length ? parts.join(', ') : 'no tags';
+}
+
 ;// CONCATENATED MODULE: ./src/stages/package.ts
 
+
+
+
+
+
+
+
+
+const STAGE = 'package';
+// Generous: a real package's build and test suite under a busy runner, not a hang detector.
+const BUILD_TIMEOUT_SECONDS = 3 * 3600;
+const CREATE_ENV_TIMEOUT_SECONDS = 1800;
+const HEARTBEAT_QUIET_MS = 30_000;
 const packageStage = {
     name: 'package',
     skipReason: (config) => (config.buildPackage ? undefined : 'build-package: false'),
-    run() {
-        return Promise.reject(new StageError('package', 'not implemented yet'));
-    },
+    run: buildPackage,
 };
+async function buildPackage(ctx) {
+    const started = performance.now();
+    const { config, deps, paths } = ctx;
+    const release = config.buildRelease;
+    const architecture = config.architecture;
+    const changelogPath = (0,external_node_path_namespaceObject.join)(config.workingDirectory, 'debian', 'changelog');
+    if (!(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(config.workingDirectory, 'debian', 'control')) || !(0,external_node_fs_namespaceObject.existsSync)(changelogPath)) {
+        throw new StageError(STAGE, `no debian/control and debian/changelog in ${config.workingDirectory}: nothing to build`, 'test');
+    }
+    let head;
+    try {
+        head = parseChangelogHead((0,external_node_fs_namespaceObject.readFileSync)(changelogPath, 'utf8'));
+    }
+    catch (e) {
+        throw new StageError(STAGE, e.message, 'test');
+    }
+    await ensureHostTools(deps, STAGE, 'a clean package build environment', [
+        { command: 'mmdebstrap', package: 'mmdebstrap' },
+        { command: 'newuidmap', package: 'uidmap' },
+    ]);
+    // A previous run's packages would be handed to the install stage as if this run had built them.
+    (0,external_node_fs_namespaceObject.rmSync)(paths.packages, { recursive: true, force: true });
+    (0,external_node_fs_namespaceObject.mkdirSync)(paths.packages, { recursive: true });
+    const work = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)((0,external_node_os_namespaceObject.tmpdir)(), 'debian-vm-ci-package-'));
+    const workId = deps.resources.add({ kind: 'dir', name: 'package build directory', path: work });
+    try {
+        copySourceTree(config.workingDirectory, (0,external_node_path_namespaceObject.join)(work, WORK_NAMES.source), [config.outputDir, deps.cacheDir, work]);
+        let version = head.version;
+        if (config.packageVersionSuffix) {
+            const copied = (0,external_node_path_namespaceObject.join)(work, WORK_NAMES.source, 'debian', 'changelog');
+            const entry = addAutomatedBuildEntry((0,external_node_fs_namespaceObject.readFileSync)(copied, 'utf8'), config.packageVersionSuffix, release, new Date());
+            (0,external_node_fs_namespaceObject.writeFileSync)(copied, entry.text);
+            version = entry.version;
+            ctx.progress(`changelog entry ${version} (${release}) added to the copy of the source`);
+        }
+        (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_namespaceObject.join)(work, WORK_NAMES.script), BUILD_SCRIPT, { mode: 0o755 });
+        const cache = await provideBuildEnv(ctx, work);
+        (0,external_node_fs_namespaceObject.symlinkSync)(cache.path, (0,external_node_path_namespaceObject.join)(work, WORK_NAMES.envTar));
+        ctx.progress(`building ${head.source} ${version} for ${release}/${architecture} in a throwaway chroot`);
+        const watcher = await runBuild(ctx, work);
+        if (watcher.failure !== undefined) {
+            throw new StageError(STAGE, `${head.source} ${version} failed to build: ${watcher.failure}`, 'test', watcher.failureDetails());
+        }
+        const out = (0,external_node_path_namespaceObject.join)(work, WORK_NAMES.out);
+        const produced = (0,external_node_fs_namespaceObject.readdirSync)(out).filter((f) => /\.(u?deb|changes|buildinfo)$/.test(f));
+        for (const f of produced)
+            (0,external_node_fs_namespaceObject.copyFileSync)((0,external_node_path_namespaceObject.join)(out, f), (0,external_node_path_namespaceObject.join)(paths.packages, f));
+        const inPackages = (suffix) => produced
+            .filter((f) => suffix.test(f))
+            .sort()
+            .map((f) => (0,external_node_path_namespaceObject.join)(paths.packages, f));
+        const debs = inPackages(/\.u?deb$/);
+        const [changes] = inPackages(/\.changes$/);
+        if (!changes || debs.length === 0) {
+            throw new StageError(STAGE, `the build of ${head.source} finished without a .changes and .deb files`, 'infrastructure');
+        }
+        const fields = parseControlFields((0,external_node_fs_namespaceObject.readFileSync)(changes, 'utf8'));
+        const result = {
+            summary: '',
+            debs,
+            changes,
+            buildinfo: inPackages(/\.buildinfo$/)[0],
+            sourceName: fields.Source?.split(' ')[0] ?? head.source,
+            version: fields.Version ?? version,
+            release,
+            architecture,
+            seconds: 0,
+            cache,
+        };
+        let lintianFailure;
+        if (config.lintian)
+            lintianFailure = reportLintian(ctx, out, result);
+        result.seconds = Math.round((performance.now() - started) / 100) / 10;
+        result.summary =
+            `${result.sourceName} ${result.version}: ${debs.map((d) => (0,external_node_path_namespaceObject.basename)(d)).join(', ')} for ${release}/${architecture} ` +
+                `in ${Math.round(result.seconds)}s; build environment cache ${cache.hit ? 'hit' : 'miss'} (${cache.key})` +
+                (result.lintian ? `; lintian: ${lintianCounts(result.lintian.tags)}` : '');
+        if (lintianFailure) {
+            throw new StageError(STAGE, lintianFailure.message, 'test', lintianFailure.details, result);
+        }
+        return result;
+    }
+    finally {
+        await removeWorkDir(deps, work);
+        deps.resources.remove(workId);
+    }
+}
+/**
+ * Copies the project so that the build (and the changelog entry) never touch the user's tree.
+ * Skips .git and any of `exclude` inside the tree: the output and cache directories often are.
+ */
+function copySourceTree(from, to, exclude) {
+    const skipped = exclude.map((p) => (0,external_node_path_namespaceObject.resolve)(p));
+    (0,external_node_fs_namespaceObject.cpSync)(from, to, {
+        recursive: true,
+        verbatimSymlinks: true,
+        preserveTimestamps: true,
+        filter: (src) => {
+            const rel = (0,external_node_path_namespaceObject.relative)(from, src);
+            if (rel === '.git' || rel.startsWith(`.git${external_node_path_namespaceObject.sep}`))
+                return false;
+            const full = (0,external_node_path_namespaceObject.resolve)(src);
+            return !skipped.some((p) => full === p || full.startsWith(p + external_node_path_namespaceObject.sep));
+        },
+    });
+}
+/** The cached build environment tarball, made first when this week's is missing. */
+async function provideBuildEnv(ctx, work) {
+    const { config, deps } = ctx;
+    const release = config.buildRelease;
+    const key = buildEnvKey({ release, architecture: config.architecture, mirror: config.mirror, now: new Date() });
+    const dir = buildEnvDir(deps.cacheDir);
+    const cached = (0,external_node_path_namespaceObject.join)(dir, `${key}.tar`);
+    if (config.cache && (0,external_node_fs_namespaceObject.existsSync)(cached)) {
+        ctx.progress(`build environment: cache hit (${key})`);
+        return { hit: true, key, path: cached };
+    }
+    ctx.progress(`build environment: cache ${config.cache ? 'miss' : 'disabled'}, creating ${key} with mmdebstrap (buildd variant)`);
+    const env = buildEnvironment(deps.env, { lintian: false, tmpdir: work });
+    if (!config.cache) {
+        const target = (0,external_node_path_namespaceObject.join)(work, 'uncached-build-env.tar');
+        await runCreateEnv(ctx, target, env);
+        return { hit: false, key, path: target };
+    }
+    (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
+    // Written beside the cache and renamed into place: a killed or concurrent run never leaves a half tarball under the key.
+    const partial = (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(dir, '.partial-'));
+    const partialId = deps.resources.add({ kind: 'dir', name: 'partial build environment', path: partial });
+    try {
+        const target = (0,external_node_path_namespaceObject.join)(partial, `${key}.tar`);
+        await runCreateEnv(ctx, target, env);
+        (0,external_node_fs_namespaceObject.renameSync)(target, cached);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.rmSync)(partial, { recursive: true, force: true });
+        deps.resources.remove(partialId);
+    }
+    const pruned = pruneBuildEnvs(dir, release, config.architecture, key);
+    if (pruned.length)
+        ctx.progress(`build environment: pruned ${pruned.join(', ')}`);
+    return { hit: false, key, path: cached };
+}
+async function runCreateEnv(ctx, target, env) {
+    const { config, deps } = ctx;
+    const watcher = new BuildLogWatcher((m) => ctx.progress(m));
+    const result = await deps.exec.run(createEnvArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror, target }), {
+        stage: STAGE,
+        env,
+        log: ctx.log,
+        onLine: (l) => watcher.onLine(l),
+        check: false,
+        timeoutSeconds: CREATE_ENV_TIMEOUT_SECONDS,
+        signal: ctx.signal,
+        maxBuffer: 1024 * 1024,
+    });
+    if (result.exitCode !== 0) {
+        throw new StageError(STAGE, `mmdebstrap could not create the ${config.buildRelease}/${config.architecture} build environment (exit status ${result.exitCode})`, 'infrastructure', watcher.failureDetails());
+    }
+}
+async function runBuild(ctx, work) {
+    const { config, deps } = ctx;
+    const watcher = new BuildLogWatcher((m) => ctx.progress(m));
+    const started = Date.now();
+    const heartbeat = setInterval(() => watcher.heartbeat(HEARTBEAT_QUIET_MS, Math.round((Date.now() - started) / 1000)), 5000);
+    try {
+        const result = await deps.exec.run(buildArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror }), {
+            stage: STAGE,
+            cwd: work,
+            env: buildEnvironment(deps.env, { lintian: config.lintian, tmpdir: work }),
+            log: ctx.log,
+            onLine: (l) => watcher.onLine(l),
+            check: false,
+            timeoutSeconds: BUILD_TIMEOUT_SECONDS,
+            signal: ctx.signal,
+            maxBuffer: 1024 * 1024,
+        });
+        if (result.exitCode !== 0 && watcher.failure === undefined) {
+            throw new StageError(STAGE, `mmdebstrap exited with status ${result.exitCode} before the build finished`, 'infrastructure', watcher.failureDetails());
+        }
+    }
+    finally {
+        clearInterval(heartbeat);
+    }
+    return watcher;
+}
+/** Annotates lintian's tags and records them; returns the failure the fail-on policy asks for, if any. */
+function reportLintian(ctx, out, result) {
+    const { config, deps, paths } = ctx;
+    const reportFile = (0,external_node_path_namespaceObject.join)(out, 'lintian.txt');
+    const status = Number((0,external_node_fs_namespaceObject.readFileSync)((0,external_node_path_namespaceObject.join)(out, 'lintian.status'), 'utf8').trim());
+    const text = (0,external_node_fs_namespaceObject.existsSync)(reportFile) ? (0,external_node_fs_namespaceObject.readFileSync)(reportFile, 'utf8') : '';
+    const report = (0,external_node_path_namespaceObject.join)(paths.logs, 'lintian.txt');
+    (0,external_node_fs_namespaceObject.writeFileSync)(report, text);
+    // lintian exits 1 when it found tags at its own fail-on level; 2 and above mean it failed to run.
+    if (status > 1) {
+        return new StageError(STAGE, `lintian failed to run (exit status ${status}); see ${report}`, 'infrastructure');
+    }
+    const tags = parseLintian(text);
+    annotateLintian(deps.reporter, tags);
+    const failing = failingTags(tags, config.lintianFailOn);
+    result.lintian = { tags, failing: failing.length, report };
+    ctx.progress(`lintian: ${lintianCounts(tags)}`);
+    if (failing.length === 0)
+        return undefined;
+    return new StageError(STAGE, `lintian: ${failing.length} tag${failing.length === 1 ? '' : 's'} at or above lintian-fail-on: ${config.lintianFailOn}`, 'test', failing.slice(0, 30).map((t) => t.line));
+}
+/**
+ * A build killed half-way leaves mmdebstrap's chroot in the work directory, partly owned by
+ * sub-uids the caller cannot delete; mmdebstrap's unshare helper removes it from inside the namespace.
+ */
+async function removeWorkDir(deps, work) {
+    try {
+        (0,external_node_fs_namespaceObject.rmSync)(work, { recursive: true, force: true });
+    }
+    catch {
+        await deps.exec
+            .run(['mmdebstrap', '--unshare-helper', 'rm', '-rf', '--', work], { stage: STAGE, check: false, timeoutSeconds: 300 })
+            .catch(() => undefined);
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/stages/publish.ts
 
@@ -33876,7 +34456,7 @@ async function cliMain(argv, out = (l) => process.stdout.write(l + '\n')) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _entry_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3555);
+/* harmony import */ var _entry_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5827);
 
 await (0,_entry_js__WEBPACK_IMPORTED_MODULE_0__/* .actionMain */ .g_)();
 

@@ -1,16 +1,327 @@
-import type { Stage } from '../context.js';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import type { Deps, Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
+import { ensureHostTools } from '../host/packages.js';
+import {
+  BUILD_SCRIPT,
+  WORK_NAMES,
+  buildArgv,
+  buildEnvDir,
+  buildEnvKey,
+  buildEnvironment,
+  createEnvArgv,
+  pruneBuildEnvs,
+} from '../package/build-env.js';
+import { BuildLogWatcher, parseControlFields } from '../package/build-log.js';
+import { addAutomatedBuildEntry, parseChangelogHead } from '../package/changelog.js';
+import { annotateLintian, failingTags, lintianCounts, parseLintian, type LintianTag } from '../package/lintian.js';
+
+const STAGE = 'package';
+
+export interface BuildEnvCache {
+  /** The environment came from a tarball of an earlier run. */
+  hit: boolean;
+  /** release-arch-week-hash, see buildEnvKey. */
+  key: string;
+  /** The tarball the build unpacked. */
+  path: string;
+}
 
 export interface PackageResult {
   summary: string;
   /** Absolute paths of the built .deb files, in packages/. */
   debs: string[];
+  /** Absolute path of the .changes file in packages/. */
+  changes: string;
+  /** Absolute path of the .buildinfo file in packages/. */
+  buildinfo: string | undefined;
+  sourceName: string;
+  /** The version built, with package-version-suffix when given. */
+  version: string;
+  release: string;
+  architecture: string;
+  seconds: number;
+  cache: BuildEnvCache;
+  /** Present when lintian ran. */
+  lintian?: { tags: LintianTag[]; failing: number; report: string };
 }
+
+// Generous: a real package's build and test suite under a busy runner, not a hang detector.
+const BUILD_TIMEOUT_SECONDS = 3 * 3600;
+const CREATE_ENV_TIMEOUT_SECONDS = 1800;
+const HEARTBEAT_QUIET_MS = 30_000;
 
 export const packageStage: Stage<'package'> = {
   name: 'package',
   skipReason: (config) => (config.buildPackage ? undefined : 'build-package: false'),
-  run() {
-    return Promise.reject(new StageError('package', 'not implemented yet'));
-  },
+  run: buildPackage,
 };
+
+async function buildPackage(ctx: StageContext): Promise<PackageResult> {
+  const started = performance.now();
+  const { config, deps, paths } = ctx;
+  const release = config.buildRelease;
+  const architecture = config.architecture;
+
+  const changelogPath = join(config.workingDirectory, 'debian', 'changelog');
+  if (!existsSync(join(config.workingDirectory, 'debian', 'control')) || !existsSync(changelogPath)) {
+    throw new StageError(STAGE, `no debian/control and debian/changelog in ${config.workingDirectory}: nothing to build`, 'test');
+  }
+  let head;
+  try {
+    head = parseChangelogHead(readFileSync(changelogPath, 'utf8'));
+  } catch (e) {
+    throw new StageError(STAGE, (e as Error).message, 'test');
+  }
+
+  await ensureHostTools(deps, STAGE, 'a clean package build environment', [
+    { command: 'mmdebstrap', package: 'mmdebstrap' },
+    { command: 'newuidmap', package: 'uidmap' },
+  ]);
+
+  // A previous run's packages would be handed to the install stage as if this run had built them.
+  rmSync(paths.packages, { recursive: true, force: true });
+  mkdirSync(paths.packages, { recursive: true });
+
+  const work = mkdtempSync(join(tmpdir(), 'debian-vm-ci-package-'));
+  const workId = deps.resources.add({ kind: 'dir', name: 'package build directory', path: work });
+  try {
+    copySourceTree(config.workingDirectory, join(work, WORK_NAMES.source), [config.outputDir, deps.cacheDir, work]);
+    let version = head.version;
+    if (config.packageVersionSuffix) {
+      const copied = join(work, WORK_NAMES.source, 'debian', 'changelog');
+      const entry = addAutomatedBuildEntry(readFileSync(copied, 'utf8'), config.packageVersionSuffix, release, new Date());
+      writeFileSync(copied, entry.text);
+      version = entry.version;
+      ctx.progress(`changelog entry ${version} (${release}) added to the copy of the source`);
+    }
+    writeFileSync(join(work, WORK_NAMES.script), BUILD_SCRIPT, { mode: 0o755 });
+
+    const cache = await provideBuildEnv(ctx, work);
+    symlinkSync(cache.path, join(work, WORK_NAMES.envTar));
+
+    ctx.progress(`building ${head.source} ${version} for ${release}/${architecture} in a throwaway chroot`);
+    const watcher = await runBuild(ctx, work);
+    if (watcher.failure !== undefined) {
+      throw new StageError(
+        STAGE,
+        `${head.source} ${version} failed to build: ${watcher.failure}`,
+        'test',
+        watcher.failureDetails(),
+      );
+    }
+
+    const out = join(work, WORK_NAMES.out);
+    const produced = readdirSync(out).filter((f) => /\.(u?deb|changes|buildinfo)$/.test(f));
+    for (const f of produced) copyFileSync(join(out, f), join(paths.packages, f));
+    const inPackages = (suffix: RegExp): string[] =>
+      produced
+        .filter((f) => suffix.test(f))
+        .sort()
+        .map((f) => join(paths.packages, f));
+    const debs = inPackages(/\.u?deb$/);
+    const [changes] = inPackages(/\.changes$/);
+    if (!changes || debs.length === 0) {
+      throw new StageError(STAGE, `the build of ${head.source} finished without a .changes and .deb files`, 'infrastructure');
+    }
+    const fields = parseControlFields(readFileSync(changes, 'utf8'));
+    const result: PackageResult = {
+      summary: '',
+      debs,
+      changes,
+      buildinfo: inPackages(/\.buildinfo$/)[0],
+      sourceName: fields.Source?.split(' ')[0] ?? head.source,
+      version: fields.Version ?? version,
+      release,
+      architecture,
+      seconds: 0,
+      cache,
+    };
+
+    let lintianFailure: StageError | undefined;
+    if (config.lintian) lintianFailure = reportLintian(ctx, out, result);
+
+    result.seconds = Math.round((performance.now() - started) / 100) / 10;
+    result.summary =
+      `${result.sourceName} ${result.version}: ${debs.map((d) => basename(d)).join(', ')} for ${release}/${architecture} ` +
+      `in ${Math.round(result.seconds)}s; build environment cache ${cache.hit ? 'hit' : 'miss'} (${cache.key})` +
+      (result.lintian ? `; lintian: ${lintianCounts(result.lintian.tags)}` : '');
+    if (lintianFailure) {
+      throw new StageError(STAGE, lintianFailure.message, 'test', lintianFailure.details, result);
+    }
+    return result;
+  } finally {
+    await removeWorkDir(deps, work);
+    deps.resources.remove(workId);
+  }
+}
+
+/**
+ * Copies the project so that the build (and the changelog entry) never touch the user's tree.
+ * Skips .git and any of `exclude` inside the tree: the output and cache directories often are.
+ */
+export function copySourceTree(from: string, to: string, exclude: readonly string[]): void {
+  const skipped = exclude.map((p) => resolve(p));
+  cpSync(from, to, {
+    recursive: true,
+    verbatimSymlinks: true,
+    preserveTimestamps: true,
+    filter: (src) => {
+      const rel = relative(from, src);
+      if (rel === '.git' || rel.startsWith(`.git${sep}`)) return false;
+      const full = resolve(src);
+      return !skipped.some((p) => full === p || full.startsWith(p + sep));
+    },
+  });
+}
+
+/** The cached build environment tarball, made first when this week's is missing. */
+async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEnvCache> {
+  const { config, deps } = ctx;
+  const release = config.buildRelease;
+  const key = buildEnvKey({ release, architecture: config.architecture, mirror: config.mirror, now: new Date() });
+  const dir = buildEnvDir(deps.cacheDir);
+  const cached = join(dir, `${key}.tar`);
+  if (config.cache && existsSync(cached)) {
+    ctx.progress(`build environment: cache hit (${key})`);
+    return { hit: true, key, path: cached };
+  }
+  ctx.progress(
+    `build environment: cache ${config.cache ? 'miss' : 'disabled'}, creating ${key} with mmdebstrap (buildd variant)`,
+  );
+  const env = buildEnvironment(deps.env, { lintian: false, tmpdir: work });
+  if (!config.cache) {
+    const target = join(work, 'uncached-build-env.tar');
+    await runCreateEnv(ctx, target, env);
+    return { hit: false, key, path: target };
+  }
+  mkdirSync(dir, { recursive: true });
+  // Written beside the cache and renamed into place: a killed or concurrent run never leaves a half tarball under the key.
+  const partial = mkdtempSync(join(dir, '.partial-'));
+  const partialId = deps.resources.add({ kind: 'dir', name: 'partial build environment', path: partial });
+  try {
+    const target = join(partial, `${key}.tar`);
+    await runCreateEnv(ctx, target, env);
+    renameSync(target, cached);
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+    deps.resources.remove(partialId);
+  }
+  const pruned = pruneBuildEnvs(dir, release, config.architecture, key);
+  if (pruned.length) ctx.progress(`build environment: pruned ${pruned.join(', ')}`);
+  return { hit: false, key, path: cached };
+}
+
+async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { config, deps } = ctx;
+  const watcher = new BuildLogWatcher((m) => ctx.progress(m));
+  const result = await deps.exec.run(
+    createEnvArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror, target }),
+    {
+      stage: STAGE,
+      env,
+      log: ctx.log,
+      onLine: (l) => watcher.onLine(l),
+      check: false,
+      timeoutSeconds: CREATE_ENV_TIMEOUT_SECONDS,
+      signal: ctx.signal,
+      maxBuffer: 1024 * 1024,
+    },
+  );
+  if (result.exitCode !== 0) {
+    throw new StageError(
+      STAGE,
+      `mmdebstrap could not create the ${config.buildRelease}/${config.architecture} build environment (exit status ${result.exitCode})`,
+      'infrastructure',
+      watcher.failureDetails(),
+    );
+  }
+}
+
+async function runBuild(ctx: StageContext, work: string): Promise<BuildLogWatcher> {
+  const { config, deps } = ctx;
+  const watcher = new BuildLogWatcher((m) => ctx.progress(m));
+  const started = Date.now();
+  const heartbeat = setInterval(() => watcher.heartbeat(HEARTBEAT_QUIET_MS, Math.round((Date.now() - started) / 1000)), 5000);
+  try {
+    const result = await deps.exec.run(
+      buildArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror }),
+      {
+        stage: STAGE,
+        cwd: work,
+        env: buildEnvironment(deps.env, { lintian: config.lintian, tmpdir: work }),
+        log: ctx.log,
+        onLine: (l) => watcher.onLine(l),
+        check: false,
+        timeoutSeconds: BUILD_TIMEOUT_SECONDS,
+        signal: ctx.signal,
+        maxBuffer: 1024 * 1024,
+      },
+    );
+    if (result.exitCode !== 0 && watcher.failure === undefined) {
+      throw new StageError(
+        STAGE,
+        `mmdebstrap exited with status ${result.exitCode} before the build finished`,
+        'infrastructure',
+        watcher.failureDetails(),
+      );
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+  return watcher;
+}
+
+/** Annotates lintian's tags and records them; returns the failure the fail-on policy asks for, if any. */
+function reportLintian(ctx: StageContext, out: string, result: PackageResult): StageError | undefined {
+  const { config, deps, paths } = ctx;
+  const reportFile = join(out, 'lintian.txt');
+  const status = Number(readFileSync(join(out, 'lintian.status'), 'utf8').trim());
+  const text = existsSync(reportFile) ? readFileSync(reportFile, 'utf8') : '';
+  const report = join(paths.logs, 'lintian.txt');
+  writeFileSync(report, text);
+  // lintian exits 1 when it found tags at its own fail-on level; 2 and above mean it failed to run.
+  if (status > 1) {
+    return new StageError(STAGE, `lintian failed to run (exit status ${status}); see ${report}`, 'infrastructure');
+  }
+  const tags = parseLintian(text);
+  annotateLintian(deps.reporter, tags);
+  const failing = failingTags(tags, config.lintianFailOn);
+  result.lintian = { tags, failing: failing.length, report };
+  ctx.progress(`lintian: ${lintianCounts(tags)}`);
+  if (failing.length === 0) return undefined;
+  return new StageError(
+    STAGE,
+    `lintian: ${failing.length} tag${failing.length === 1 ? '' : 's'} at or above lintian-fail-on: ${config.lintianFailOn}`,
+    'test',
+    failing.slice(0, 30).map((t) => t.line),
+  );
+}
+
+/**
+ * A build killed half-way leaves mmdebstrap's chroot in the work directory, partly owned by
+ * sub-uids the caller cannot delete; mmdebstrap's unshare helper removes it from inside the namespace.
+ */
+async function removeWorkDir(deps: Deps, work: string): Promise<void> {
+  try {
+    rmSync(work, { recursive: true, force: true });
+  } catch {
+    await deps.exec
+      .run(['mmdebstrap', '--unshare-helper', 'rm', '-rf', '--', work], { stage: STAGE, check: false, timeoutSeconds: 300 })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,159 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BUILD_SCRIPT,
+  buildArgv,
+  buildEnvDir,
+  buildEnvKey,
+  buildEnvironment,
+  createEnvArgv,
+  isoWeek,
+  pruneBuildEnvs,
+} from '../src/package/build-env.js';
+
+const MIRROR = 'http://mirror.example/debian';
+
+describe('isoWeek', () => {
+  it.each([
+    ['2026-11-28T04:00:00Z', 2026, 48],
+    ['2026-01-01T00:00:00Z', 2026, 1], // a Thursday: week 1
+    ['2027-01-01T12:00:00Z', 2026, 53], // a Friday: still the last week of 2026
+    ['2024-12-30T00:00:00Z', 2025, 1], // a Monday that belongs to 2025's first week
+    ['2026-11-29T23:59:59Z', 2026, 48], // Sunday ends the week
+    ['2026-11-30T00:00:00Z', 2026, 49],
+  ])('%s is %i week %i', (iso, year, week) => {
+    expect(isoWeek(new Date(iso))).toEqual({ year, week });
+  });
+});
+
+describe('buildEnvKey', () => {
+  const base = { release: 'trixie', architecture: 'amd64', mirror: MIRROR, now: new Date('2026-11-28T04:00:00Z') };
+
+  it('names release, architecture and ISO week, and hashes the mirror instead of naming it', () => {
+    const key = buildEnvKey(base);
+    expect(key).toMatch(/^trixie-amd64-2026w48-[0-9a-f]{10}$/);
+    expect(key).not.toContain('mirror.example');
+  });
+
+  it('changes with the mirror and the week, not with the time within the week', () => {
+    const key = buildEnvKey(base);
+    expect(buildEnvKey({ ...base, mirror: '' })).not.toBe(key);
+    expect(buildEnvKey({ ...base, now: new Date('2026-12-01T00:00:00Z') })).toMatch(/^trixie-amd64-2026w49-/);
+    expect(buildEnvKey({ ...base, now: new Date('2026-11-23T00:00:01Z') })).toBe(key);
+  });
+
+  it('pads the week', () => {
+    expect(buildEnvKey({ ...base, release: 'bookworm', now: new Date('2026-01-05T00:00:00Z') })).toMatch(
+      /^bookworm-amd64-2026w02-/,
+    );
+  });
+});
+
+describe('pruneBuildEnvs', () => {
+  let dir: string | undefined;
+  afterEach(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it('removes the same release and architecture of other weeks and mirrors, nothing else', () => {
+    dir = buildEnvDir(mkdtempSync(join(tmpdir(), 'dvc-prune-')));
+    mkdirSync(dir, { recursive: true });
+    const files = [
+      'trixie-amd64-2026w47-aaaaaaaaaa.tar',
+      'trixie-amd64-2026w48-bbbbbbbbbb.tar',
+      'trixie-amd64-2026w48-cccccccccc.tar',
+      'trixie-arm64-2026w47-aaaaaaaaaa.tar',
+      'bookworm-amd64-2026w47-aaaaaaaaaa.tar',
+      '.partial-x1y2z3',
+    ];
+    for (const f of files) writeFileSync(join(dir, f), '');
+    expect(pruneBuildEnvs(dir, 'trixie', 'amd64', 'trixie-amd64-2026w48-cccccccccc').sort()).toEqual([
+      'trixie-amd64-2026w47-aaaaaaaaaa.tar',
+      'trixie-amd64-2026w48-bbbbbbbbbb.tar',
+    ]);
+    expect(readdirSync(dir).sort()).toEqual([
+      '.partial-x1y2z3',
+      'bookworm-amd64-2026w47-aaaaaaaaaa.tar',
+      'trixie-amd64-2026w48-cccccccccc.tar',
+      'trixie-arm64-2026w47-aaaaaaaaaa.tar',
+    ]);
+  });
+
+  it('is a no-op without a cache directory', () => {
+    expect(pruneBuildEnvs('/nonexistent/build-env', 'trixie', 'amd64', 'x')).toEqual([]);
+  });
+});
+
+describe('mmdebstrap argv', () => {
+  it('creates the environment in unshare mode from the buildd variant, with the mirror last', () => {
+    expect(createEnvArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, target: '/c/env.tar' })).toEqual([
+      'mmdebstrap',
+      '--mode=unshare',
+      '--variant=buildd',
+      '--architectures=amd64',
+      '--include=fakeroot',
+      '--skip=output/dev',
+      '--format=tar',
+      '--customize-hook=chroot "$1" useradd --create-home --shell /bin/sh builder',
+      'trixie',
+      '/c/env.tar',
+      MIRROR,
+    ]);
+  });
+
+  it("leaves the mirror to mmdebstrap's default when none is configured", () => {
+    expect(createEnvArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', target: 't.tar' }).slice(-2)).toEqual([
+      'bookworm',
+      't.tar',
+    ]);
+    expect(buildArgv({ release: 'bookworm', architecture: 'arm64', mirror: '' }).slice(-2)).toEqual(['bookworm', '/dev/null']);
+  });
+
+  it('builds in a throwaway chroot (target /dev/null) with constant hooks that use relative paths only', () => {
+    const argv = buildArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR });
+    expect(argv).toEqual([
+      'mmdebstrap',
+      '--mode=unshare',
+      '--variant=custom',
+      '--architectures=amd64',
+      '--setup-hook=tar-in build-env.tar /',
+      '--setup-hook=mkdir -p "$1/dev"',
+      '--customize-hook=mkdir -p "$1/build"',
+      '--customize-hook=copy-in source build.sh /build',
+      '--customize-hook=chroot "$1" sh /build/build.sh',
+      '--customize-hook=sync-out /build/out out',
+      'trixie',
+      '/dev/null',
+      MIRROR,
+    ]);
+    // Inputs never reach a hook (hooks run through sh): the only varying words are plain arguments.
+    const hooks = argv.filter((a) => a.includes('-hook='));
+    expect(hooks.join(' ')).not.toMatch(/trixie|amd64|mirror\.example/);
+  });
+});
+
+describe('build script and environment', () => {
+  it('installs build dependencies from debian/control and builds binary packages as an unprivileged user', () => {
+    expect(BUILD_SCRIPT).toContain('apt-get build-dep --yes --no-install-recommends ./');
+    expect(BUILD_SCRIPT).toContain('runuser -u builder -- env -i PATH=');
+    expect(BUILD_SCRIPT).toContain('dpkg-buildpackage --no-sign --build=binary');
+  });
+
+  it('passes nothing of the runner but proxies: a clean PATH, locale and the switches', () => {
+    const host = {
+      PATH: '/root/.pyenv/shims:/usr/bin',
+      PYTHONPATH: '/x',
+      HOME: '/home/runner',
+      https_proxy: 'http://proxy:3128',
+      GITHUB_TOKEN: 'secret',
+    };
+    expect(buildEnvironment(host, { lintian: true, tmpdir: '/tmp/w' })).toEqual({
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      LC_ALL: 'C.UTF-8',
+      HOME: '/home/runner',
+      TMPDIR: '/tmp/w',
+      DVC_LINTIAN: '1',
+      https_proxy: 'http://proxy:3128',
+    });
+  });
+});
