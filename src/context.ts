@@ -12,6 +12,7 @@ import type { BootResult } from './stages/boot.js';
 import type { ValidateResult } from './stages/validate.js';
 import type { PublishResult } from './stages/publish.js';
 import type { GitHubServices } from './host/github.js';
+import type { CacheRecord } from './publish/caches.js';
 
 /** The side effects a stage may use; entry points build the real ones, tests build their own. */
 export interface Deps {
@@ -50,6 +51,8 @@ export interface StageContext {
   readonly signal: AbortSignal;
   /** A progress line in the job log (and the stage log). */
   progress(message: string): void;
+  /** What restoreCaches found before the first stage; publish saves the caches that were not an exact hit. */
+  readonly restoredCaches?: readonly CacheRecord[];
 }
 
 export interface Stage<K extends StageName> {

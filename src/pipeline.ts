@@ -12,13 +12,14 @@ import {
 import { EXIT, StageError, type FailureKind } from './errors.js';
 import { StageLog } from './host/exec.js';
 import { outputPaths, type OutputPaths } from './paths.js';
+import { restoreCaches, type CacheRecord } from './publish/caches.js';
 import { renderRunSummary } from './reports/summary.js';
 import { accel } from './stages/accel.js';
 import { boot } from './stages/boot.js';
 import { install } from './stages/install.js';
 import { lint } from './stages/lint.js';
 import { packageStage } from './stages/package.js';
-import { publish } from './stages/publish.js';
+import { publish, type PublishResult } from './stages/publish.js';
 import { validate } from './stages/validate.js';
 
 export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, publish];
@@ -36,6 +37,8 @@ export interface RunResult {
   bootSeconds?: number;
   goss?: { tests: number; failures: number; skipped: number };
   image?: string;
+  /** Artifacts, the qcow2 image and caches: what publish did. */
+  publish?: Omit<PublishResult, 'summary'>;
   stages: StageRecord[];
   config: Record<string, unknown>;
 }
@@ -48,6 +51,8 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
   const results: Results = {};
   const records: StageRecord[] = [];
   let failed: StageRecord | undefined;
+  // Before the first stage: the apt proxy, the build environments and the builder VM start from the cache.
+  const restoredCaches = signal.aborted ? [] : await deps.reporter.group('restore caches', () => restoreCaches(config, deps));
 
   try {
     for (const stage of stages) {
@@ -70,7 +75,7 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         // Everything before publish is final: publish uploads these files.
         writeReports(paths, config, records, results, started, deps, failed);
       }
-      const record = await runStage(stage, config, deps, results, paths, signal);
+      const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches);
       records.push(record);
       if (record.status === 'failed' && !failed) failed = record;
     }
@@ -98,6 +103,7 @@ async function runStage(
   results: Results,
   paths: OutputPaths,
   signal: AbortSignal,
+  restoredCaches: readonly CacheRecord[],
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
   const ctx: StageContext = {
@@ -107,6 +113,7 @@ async function runStage(
     paths,
     log,
     signal,
+    restoredCaches,
     progress(message) {
       log.line(`# ${message}`);
       deps.reporter.info(`${stage.name}: ${message}`);
@@ -178,6 +185,12 @@ function writeReports(
       ? { tests: results.validate.tests, failures: results.validate.failures, skipped: results.validate.skipped }
       : undefined,
     image: results.install?.image,
+    publish: results.publish && {
+      artifacts: results.publish.artifacts,
+      image: results.publish.image,
+      caches: results.publish.caches,
+      cachesOff: results.publish.cachesOff,
+    },
     stages: [...records],
     config: publicConfig(config),
   };

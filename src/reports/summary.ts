@@ -1,4 +1,5 @@
 import type { RunResult } from '../pipeline.js';
+import { renderPublishMarkdown } from '../publish/markdown.js';
 
 const ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⏭️', 'not-run': '⏸️' };
 
@@ -49,5 +50,6 @@ export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }
       );
     }
   }
+  if (result.publish) lines.push(renderPublishMarkdown({ summary: '', ...result.publish }));
   return lines.join('\n');
 }

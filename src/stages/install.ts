@@ -1,5 +1,10 @@
-import type { Stage } from '../context.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
+import { AptProxy } from '../host/apt-proxy.js';
+import { installWithMmdebstrap } from '../install/mmdebstrap.js';
 
 /** How the image boots: from its own boot loader, or with a kernel QEMU loads (mmdebstrap images). */
 export type BootSpec = { kind: 'disk' } | { kind: 'direct'; kernel: string; initrd: string; append: string };
@@ -9,12 +14,74 @@ export interface InstallResult {
   /** The raw disk image (image/qemu.img). */
   image: string;
   boot: BootSpec;
+  installer: string;
+  /** Where the installer ran: host (mmdebstrap), or the builder's backend. */
+  isolation: string;
+  aptCache: { hits: number; misses: number; bytesFromCache: number; bytesFromUpstream: number };
+}
+
+/** A scratch directory registered for cleanup, so that a killed run leaves none behind. */
+export function scratchDir(ctx: StageContext, name: string): { path: string; release(): void } {
+  const path = mkdtempSync(join(tmpdir(), `dvc-${name}-`));
+  const id = ctx.deps.resources.add({ kind: 'dir', name, path });
+  return {
+    path,
+    release() {
+      rmSync(path, { recursive: true, force: true });
+      ctx.deps.resources.remove(id);
+    },
+  };
+}
+
+function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {
+  if (proxy.stats.errors.length === 0) return undefined;
+  return `the Debian mirror ${mirror || '(installer default)'} could not be reached through the apt proxy: ${proxy.stats.errors.at(-1)}`;
 }
 
 export const install: Stage<'install'> = {
   name: 'install',
   skipReason: (config) => (config.install ? undefined : 'install: false'),
-  run() {
-    return Promise.reject(new StageError('install', 'not implemented yet'));
+  async run(ctx) {
+    const { config, deps, results } = ctx;
+    const debs = config.installBuiltPackages ? (results.package?.debs ?? []) : [];
+    if (config.installBuiltPackages && debs.length === 0) {
+      throw new StageError(
+        'install',
+        'install-built-packages is true but the package stage built no .deb (is build-package false?)',
+      );
+    }
+    const work = scratchDir(ctx, 'install');
+    const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
+    const port = await proxy.start();
+    ctx.progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port}`);
+    try {
+      let done: { boot: BootSpec; summary: string; isolation?: string };
+      try {
+        switch (config.installer) {
+          case 'mmdebstrap':
+            done = await installWithMmdebstrap(ctx, { debs, proxyPort: port, work: work.path });
+            break;
+          default:
+            throw new StageError('install', `installer ${config.installer} is not implemented yet`);
+        }
+      } catch (e) {
+        const trouble = mirrorTrouble(proxy, config.mirror);
+        if (trouble && e instanceof StageError) throw new StageError('install', `${trouble} (${e.message})`, e.kind, e.details);
+        throw e;
+      }
+      const s = proxy.stats;
+      ctx.progress(`apt cache: ${s.hits} hits, ${s.misses} misses, ${(s.bytesFromUpstream / 1e6).toFixed(1)} MB downloaded`);
+      return {
+        summary: `${done.summary}; apt cache ${s.hits} hits / ${s.misses} misses`,
+        image: ctx.paths.imageFile,
+        boot: done.boot,
+        installer: config.installer,
+        isolation: done.isolation ?? 'host',
+        aptCache: { hits: s.hits, misses: s.misses, bytesFromCache: s.bytesFromCache, bytesFromUpstream: s.bytesFromUpstream },
+      };
+    } finally {
+      await proxy.stop();
+      work.release();
+    }
   },
 };

@@ -54,12 +54,12 @@ export function qemuArgv(spec: QemuVmSpec): string[] {
   // A VGA device (not shown) so that the monitor can take a screenshot of what only tty0 saw.
   argv.push('-display', 'none', '-vga', x86 ? 'std' : 'none');
   if (!x86) argv.push('-device', 'ramfb');
-  argv.push('-chardev', `socket,id=serial0,path=${spec.serialSocket},server=on,wait=off,logfile=${spec.serialLog},logappend=on`);
+  argv.push('-chardev', `socket,id=serial0,path=${spec.serialSocket},server=on,wait=on,logfile=${spec.serialLog},logappend=on`);
   argv.push('-serial', 'chardev:serial0');
   argv.push('-monitor', `unix:${spec.monitorSocket},server=on,wait=off`);
   argv.push('-pidfile', spec.pidFile);
   argv.push('-drive', `file=${spec.disk},if=virtio,format=${spec.diskFormat},cache=unsafe,discard=unmap`);
-  argv.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0');
+  argv.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile=');
   argv.push('-device', 'virtio-rng-pci');
   if (spec.share) {
     argv.push('-virtfs', `local,path=${spec.share.path},mount_tag=${spec.share.tag},security_model=none,id=${spec.share.tag}`);

@@ -1,0 +1,173 @@
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Config } from '../config.js';
+import type { StageContext } from '../context.js';
+import { StageError } from '../errors.js';
+import { ensureHostTools } from '../host/packages.js';
+import type { BootSpec } from '../stages/install.js';
+import { kernelPackage, serialConsole } from './common.js';
+
+/** Packages every mmdebstrap image gets on top of the essential set: a kernel, systemd, udev and networking. */
+export function basePackages(config: Config): string[] {
+  // login and passwd are no longer Essential from trixie on: without them getty has nothing to run
+  // and there is no chpasswd to set the root password with.
+  return [
+    kernelPackage(config.architecture),
+    'login',
+    'passwd',
+    'systemd-sysv',
+    'udev',
+    'dbus',
+    'procps',
+    'iproute2',
+    'kmod',
+    'e2fsprogs',
+  ];
+}
+
+/** The kernel command line of a direct-boot image: the serial console last, so it is /dev/console. */
+export function directBootAppend(config: Config): string {
+  return `root=/dev/vda rw net.ifnames=0 console=tty0 console=${serialConsole(config.architecture)},115200`;
+}
+
+/** The mmdebstrap command line: no input is ever part of a hook's shell text, only our own fixed paths. */
+export function mmdebstrapArgv(
+  config: Config,
+  opts: { files: string; debs: string[]; proxyPort?: number; target: string; bootDir: string },
+): string[] {
+  const include = [...basePackages(config), ...config.packages];
+  const argv = [
+    'mmdebstrap',
+    '--variant=apt',
+    `--architectures=${config.architecture}`,
+    `--include=${include.join(',')}`,
+    '--dpkgopt=force-unsafe-io',
+    '--aptopt=Acquire::Retries "3"',
+    '--aptopt=APT::Install-Recommends "false"',
+  ];
+  if (opts.proxyPort) argv.push(`--aptopt=Acquire::http::Proxy "http://127.0.0.1:${opts.proxyPort}/"`);
+  argv.push(
+    `--customize-hook=upload ${join(opts.files, 'hostname')} /etc/hostname`,
+    `--customize-hook=upload ${join(opts.files, 'hosts')} /etc/hosts`,
+    `--customize-hook=upload ${join(opts.files, 'fstab')} /etc/fstab`,
+    `--customize-hook=upload ${join(opts.files, 'dhcp.network')} /etc/systemd/network/80-dhcp.network`,
+    `--customize-hook=upload ${join(opts.files, 'password')} /root/.dvc-password`,
+    `--customize-hook=chroot "$1" sh -ec 'trap "rm -f /root/.dvc-password" EXIT; chpasswd < /root/.dvc-password'`,
+    '--customize-hook=chroot "$1" systemctl enable systemd-networkd',
+  );
+  if (opts.debs.length) {
+    argv.push(`--customize-hook=copy-in ${opts.debs.join(' ')} /tmp`);
+    argv.push(
+      `--customize-hook=chroot "$1" sh -c "apt-get install -y ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
+    );
+  }
+  argv.push(`--customize-hook=copy-out /boot ${opts.bootDir}`);
+  argv.push(config.release, opts.target);
+  if (config.mirror) argv.push(config.mirror);
+  return argv;
+}
+
+async function mke2fsReadsTarballs(ctx: StageContext): Promise<boolean> {
+  const r = await ctx.deps.exec.run(['mke2fs', '-V'], { stage: 'install', check: false });
+  const m = /mke2fs (\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout + r.stderr);
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  return major > 1 || (major === 1 && (minor > 47 || (minor === 47 && patch >= 1)));
+}
+
+/**
+ * installer: mmdebstrap — builds the system on the host with mmdebstrap into a tarball, then an ext4
+ * file system image from it with `mkfs.ext4 -d` (no root, loop device or VM needed for that part).
+ * The image has no partition table and no boot loader: QEMU boots it with the kernel and initrd
+ * taken from its /boot (direct kernel boot), as debvm does.
+ */
+export async function installWithMmdebstrap(
+  ctx: StageContext,
+  opts: { debs: string[]; proxyPort?: number; work: string },
+): Promise<{ boot: BootSpec; summary: string }> {
+  const { config, deps, paths, progress } = ctx;
+  await ensureHostTools(deps, 'install', 'building the image with mmdebstrap', [
+    { command: 'mmdebstrap', package: 'mmdebstrap' },
+    { command: 'mkfs.ext4', package: 'e2fsprogs' },
+  ]);
+  const files = join(opts.work, 'files');
+  const bootDir = join(opts.work, 'boot');
+  mkdirSync(files, { recursive: true });
+  mkdirSync(bootDir, { recursive: true });
+  writeFileSync(join(files, 'hostname'), `${config.hostname}\n`);
+  writeFileSync(
+    join(files, 'hosts'),
+    `127.0.0.1 localhost\n127.0.1.1 ${config.hostname}\n::1 localhost ip6-localhost ip6-loopback\n`,
+  );
+  writeFileSync(join(files, 'fstab'), '/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
+  writeFileSync(join(files, 'dhcp.network'), '[Match]\nName=eth* en*\n\n[Network]\nDHCP=yes\n');
+  writeFileSync(join(files, 'password'), `root:${config.password}\n`, { mode: 0o600 });
+  chmodSync(join(files, 'password'), 0o600);
+  // mke2fs reads a tarball from 1.47.1 on (no root needed); older ones (bookworm's 1.47.0) need a
+  // directory, which only root can fill with the right owners.
+  const fromTarball = await mke2fsReadsTarballs(ctx);
+  const rootfs = join(opts.work, fromTarball ? 'rootfs.tar' : 'rootfs');
+  progress(
+    `mmdebstrap ${config.release} (${config.architecture}) with ${basePackages(config).length + config.packages.length} extra packages${opts.debs.length ? ` and ${opts.debs.length} built .deb(s)` : ''}`,
+  );
+  let lastPhase = '';
+  await deps.exec.run(mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target: rootfs, bootDir }), {
+    stage: 'install',
+    privileged: true,
+    log: ctx.log,
+    timeoutSeconds: config.installTimeout,
+    signal: ctx.signal,
+    onLine: (line) => {
+      const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
+      if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
+        lastPhase = phase;
+        progress(`mmdebstrap: ${phase}`);
+      }
+    },
+  });
+  progress(`mkfs.ext4 -d: ${config.imageSize} image from the root file system`);
+  mkdirSync(paths.image, { recursive: true });
+  await deps.exec.run(['truncate', '-s', String(config.imageSizeBytes), paths.imageFile], { stage: 'install', log: ctx.log });
+  await deps.exec
+    .run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-root', '-d', rootfs, paths.imageFile], {
+      stage: 'install',
+      log: ctx.log,
+      timeoutSeconds: 600,
+      privileged: !fromTarball,
+    })
+    .catch((e: unknown) => {
+      if (e instanceof StageError && /Could not allocate|No space|too small/i.test(e.details.join('\n'))) {
+        throw new StageError(
+          'install',
+          `image-size ${config.imageSize} is too small for this ${config.release} system`,
+          'test',
+          e.details,
+        );
+      }
+      throw e;
+    });
+  // The root-owned tree is removed with the same privileges it was made with.
+  await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true });
+  // copy-out puts the directory itself into bootDir.
+  const copiedBoot = join(bootDir, 'boot');
+  const bootFiles = readdirSync(copiedBoot);
+  const kernel = bootFiles.find((f) => /^vmlinu[xz]-/.test(f));
+  const initrd = bootFiles.find((f) => /^initrd\.img-/.test(f));
+  if (!kernel || !initrd) {
+    throw new StageError('install', `the image's /boot has no kernel and initrd (found: ${bootFiles.join(', ') || 'nothing'})`);
+  }
+  copyFileSync(join(copiedBoot, kernel), join(paths.image, 'vmlinuz'));
+  copyFileSync(join(copiedBoot, initrd), join(paths.image, 'initrd.img'));
+  const boot: BootSpec = {
+    kind: 'direct',
+    kernel: join(paths.image, 'vmlinuz'),
+    initrd: join(paths.image, 'initrd.img'),
+    append: directBootAppend(config),
+  };
+  writeFileSync(
+    join(paths.image, 'boot.json'),
+    JSON.stringify({ ...boot, kernel: 'vmlinuz', initrd: 'initrd.img', root: 'qemu.img (ext4, no partition table)' }, null, 2) +
+      '\n',
+  );
+  return { boot, summary: `mmdebstrap ${config.release}, kernel ${kernel.replace(/^vmlinu[xz]-/, '')}, direct kernel boot` };
+}

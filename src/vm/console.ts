@@ -1,0 +1,181 @@
+/**
+ * The serial-console watcher: a pure state machine over the console byte stream.
+ * It reports boot milestones for progress, success at the login prompt, and each
+ * known way a boot goes wrong as soon as its line appears, with that line and the
+ * console lines before it.
+ */
+
+export type BootFailure =
+  | 'no-bootable-device'
+  | 'uefi-no-boot-option'
+  | 'grub-rescue'
+  | 'grub-error'
+  | 'kernel-panic'
+  | 'initramfs-shell'
+  | 'emergency-shell'
+  | 'maintenance-prompt';
+
+export type Milestone = 'firmware' | 'bootloader' | 'kernel' | 'initramfs' | 'init' | 'login';
+
+export type ConsoleEvent =
+  | { type: 'milestone'; milestone: Milestone; line: string; offset: number }
+  | { type: 'login'; line: string; offset: number }
+  | { type: 'failure'; failure: BootFailure; line: string; offset: number; description: string };
+
+interface Rule {
+  failure: BootFailure;
+  pattern: RegExp;
+  description: string;
+  /** Also match an unterminated line (a prompt waiting for input). */
+  prompt?: boolean;
+}
+
+// Order matters only within one line: the first rule that matches wins.
+const FAILURE_RULES: readonly Rule[] = [
+  {
+    failure: 'no-bootable-device',
+    pattern: /Boot failed: not a bootable (disk|device)|No bootable device\.?/,
+    description: 'the firmware found nothing to boot on the disk (no boot loader was installed, or the disk is empty)',
+  },
+  {
+    failure: 'uefi-no-boot-option',
+    pattern: /No bootable option or device was found|UEFI Interactive Shell|BdsDxe: failed to load Boot\w+ .* Not Found/,
+    description: 'the UEFI firmware found no bootable EFI system partition (no EFI boot loader installed?)',
+  },
+  {
+    failure: 'grub-rescue',
+    pattern: /^grub rescue> ?$|Entering rescue mode\.\.\./,
+    description: 'GRUB could not find its modules or configuration and dropped to its rescue prompt',
+    prompt: true,
+  },
+  {
+    failure: 'grub-error',
+    // Only unambiguous signs: GRUB prints harmless "error:" lines on boots that then succeed.
+    pattern: /^grub> ?$|error: you need to load the kernel first/,
+    description: 'GRUB failed to load its configuration or the kernel',
+    prompt: true,
+  },
+  {
+    failure: 'kernel-panic',
+    pattern: /Kernel panic - not syncing/,
+    description: 'the kernel panicked',
+  },
+  {
+    failure: 'initramfs-shell',
+    pattern:
+      /Gave up waiting for root (file system )?device|Dropping to a shell!|^\(initramfs\) ?$|BusyBox v[\d.]+ .*built-in shell \(ash\)/,
+    description:
+      'the initramfs could not find or mount the root file system (wrong root= or a missing driver) and dropped to its shell',
+    prompt: true,
+  },
+  {
+    failure: 'maintenance-prompt',
+    pattern:
+      /Give root password for maintenance|Press Enter for maintenance|Cannot open access to console, the root account is locked/,
+    description: 'systemd entered emergency or rescue mode and asks for the root password (a failed mount in /etc/fstab?)',
+    prompt: true,
+  },
+  {
+    failure: 'emergency-shell',
+    pattern: /You are in (emergency|rescue) mode|Welcome to (emergency|rescue) mode/,
+    description: 'systemd entered emergency or rescue mode (a failed mount in /etc/fstab or a failed critical unit)',
+  },
+];
+
+const MILESTONE_RULES: readonly { milestone: Milestone; pattern: RegExp }[] = [
+  { milestone: 'firmware', pattern: /SeaBIOS \(version|BdsDxe: loading|UEFI firmware|EFI stub:/ },
+  { milestone: 'bootloader', pattern: /Welcome to GRUB!|GNU GRUB +version|Booting `|Loading Linux/ },
+  { milestone: 'kernel', pattern: /Linux version \d/ },
+  {
+    milestone: 'initramfs',
+    pattern: /Loading, please wait\.\.\.|Begin: Loading essential drivers|Run \/init as init process|Freeing unused kernel image/,
+  },
+  { milestone: 'init', pattern: /systemd\[1\]: |Welcome to .*Debian|Reached target/ },
+];
+
+const LOGIN_PROMPT = /(^|\s)\S+ login: ?$/;
+
+// CSI/OSC escape sequences, and the odd control characters consoles emit.
+const ESCAPES =
+  // eslint-disable-next-line no-control-regex
+  /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-B]|\x1b[=>cDEHM78]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+
+export function cleanConsoleLine(raw: string): string {
+  return raw.replace(ESCAPES, '').replace(/\s+$/, '');
+}
+
+export class ConsoleWatcher {
+  private pending = '';
+  private offset = 0;
+  private readonly lines: string[] = [];
+  private readonly seen = new Set<Milestone>();
+  private verdict: ConsoleEvent | undefined;
+
+  constructor(private readonly keepLines = 200) {}
+
+  /** The login or failure event once one was seen; the watcher stops judging after it. */
+  get result(): ConsoleEvent | undefined {
+    return this.verdict;
+  }
+
+  get milestones(): readonly Milestone[] {
+    return [...this.seen];
+  }
+
+  /** The last console lines (escape sequences removed), including an unterminated one. */
+  tail(count = 30): string[] {
+    const all = this.pending.trim() ? [...this.lines, cleanConsoleLine(this.pending)] : this.lines;
+    return all.slice(-count);
+  }
+
+  /** Feeds console bytes; returns the events they complete. */
+  push(chunk: string): ConsoleEvent[] {
+    const events: ConsoleEvent[] = [];
+    this.pending += chunk;
+    let nl: number;
+    while ((nl = this.pending.search(/\r?\n|\r/)) >= 0) {
+      const raw = this.pending.slice(0, nl);
+      const sep = this.pending.startsWith('\r\n', nl) ? 2 : 1;
+      this.pending = this.pending.slice(nl + sep);
+      this.offset += raw.length + sep;
+      const line = cleanConsoleLine(raw);
+      if (line.trim() === '') continue;
+      this.remember(line);
+      this.judge(line, false, events);
+    }
+    // Prompts wait for input without a newline: judge the unterminated line too.
+    const partial = cleanConsoleLine(this.pending);
+    if (partial.trim()) this.judge(partial, true, events);
+    return events;
+  }
+
+  private remember(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.keepLines) this.lines.shift();
+  }
+
+  private judge(line: string, unterminated: boolean, events: ConsoleEvent[]): void {
+    if (this.verdict) return;
+    const offset = this.offset;
+    if (!unterminated) {
+      for (const rule of MILESTONE_RULES) {
+        if (!this.seen.has(rule.milestone) && rule.pattern.test(line)) {
+          this.seen.add(rule.milestone);
+          events.push({ type: 'milestone', milestone: rule.milestone, line, offset });
+        }
+      }
+    }
+    for (const rule of FAILURE_RULES) {
+      if ((!unterminated || rule.prompt) && rule.pattern.test(line)) {
+        this.verdict = { type: 'failure', failure: rule.failure, line: line.trim(), offset, description: rule.description };
+        events.push(this.verdict);
+        return;
+      }
+    }
+    if (LOGIN_PROMPT.test(line)) {
+      this.seen.add('login');
+      this.verdict = { type: 'login', line: line.trim(), offset };
+      events.push(this.verdict);
+    }
+  }
+}
