@@ -36,6 +36,10 @@ export interface RunResult {
   accelWarning?: string;
   bootSeconds?: number;
   goss?: { tests: number; failures: number; skipped: number };
+  lint?: { files: number; findings: number; errors: number; warnings: number; info: number; style: number };
+  lintian?: { tags: number; errors: number; warnings: number };
+  /** Markdown tables for the summary: goss results (failures first) and lint findings per file. */
+  tables?: { goss?: string; lint?: string };
   image?: string;
   /** Artifacts, the qcow2 image and caches: what publish did. */
   publish?: Omit<PublishResult, 'summary'>;
@@ -185,6 +189,20 @@ function writeReports(
       ? { tests: results.validate.tests, failures: results.validate.failures, skipped: results.validate.skipped }
       : undefined,
     image: results.install?.image,
+    lint: results.lint && {
+      files: results.lint.files.length,
+      findings: results.lint.findings.total,
+      errors: results.lint.findings.error,
+      warnings: results.lint.findings.warning,
+      info: results.lint.findings.info,
+      style: results.lint.findings.style,
+    },
+    lintian: results.package?.lintian && {
+      tags: results.package.lintian.tags.length,
+      errors: results.package.lintian.tags.filter((t) => t.severity === 'error').length,
+      warnings: results.package.lintian.tags.filter((t) => t.severity === 'warning').length,
+    },
+    tables: { goss: results.validate?.markdown, lint: results.lint?.findings.total ? results.lint.markdown : undefined },
     publish: results.publish && {
       artifacts: results.publish.artifacts,
       image: results.publish.image,

@@ -26,6 +26,16 @@ export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }
     facts.push(
       `goss **${result.goss.tests - result.goss.failures - result.goss.skipped}/${result.goss.tests - result.goss.skipped} passed**`,
     );
+  if (result.lint) {
+    const l = result.lint;
+    facts.push(
+      l.findings
+        ? `shellcheck **${l.findings} findings** in ${l.files} scripts (${l.errors} errors, ${l.warnings} warnings, ${l.info} info, ${l.style} style)`
+        : `shellcheck **clean** (${l.files} scripts)`,
+    );
+  }
+  if (result.lintian)
+    facts.push(`lintian **${result.lintian.tags} tags** (${result.lintian.errors} errors, ${result.lintian.warnings} warnings)`);
   facts.push(`total **${result.seconds}s**`);
   lines.push(facts.join(' · '), '');
   lines.push('| stage | status | seconds | result |', '| --- | --- | ---: | --- |');
@@ -49,6 +59,10 @@ export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }
         '',
       );
     }
+  }
+  if (result.tables?.goss) lines.push('### goss', '', result.tables.goss, '');
+  if (result.tables?.lint) {
+    lines.push('<details><summary>shellcheck findings per file</summary>', '', result.tables.lint, '', '</details>', '');
   }
   if (result.publish) lines.push(renderPublishMarkdown({ summary: '', ...result.publish }));
   return lines.join('\n');

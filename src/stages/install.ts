@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
+import { installWithBuilder } from '../install/builder-install.js';
 import { installWithMmdebstrap } from '../install/mmdebstrap.js';
 
 /** How the image boots: from its own boot loader, or with a kernel QEMU loads (mmdebstrap images). */
@@ -44,6 +45,12 @@ export const install: Stage<'install'> = {
   async run(ctx) {
     const { config, deps, results } = ctx;
     const debs = config.installBuiltPackages ? (results.package?.debs ?? []) : [];
+    if (config.installBuiltPackages && config.installer !== 'mmdebstrap') {
+      throw new StageError(
+        'install',
+        `install-built-packages is supported with installer mmdebstrap; with ${config.installer}, a built grml-debootstrap package is used as the installer itself`,
+      );
+    }
     if (config.installBuiltPackages && debs.length === 0) {
       throw new StageError(
         'install',
@@ -61,8 +68,10 @@ export const install: Stage<'install'> = {
           case 'mmdebstrap':
             done = await installWithMmdebstrap(ctx, { debs, proxyPort: port, work: work.path });
             break;
-          default:
-            throw new StageError('install', `installer ${config.installer} is not implemented yet`);
+          case 'grml-debootstrap':
+          case 'command':
+            done = await installWithBuilder(ctx, { debs: results.package?.debs ?? [], proxyPort: port, work: work.path });
+            break;
         }
       } catch (e) {
         const trouble = mirrorTrouble(proxy, config.mirror);

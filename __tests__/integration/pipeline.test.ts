@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { filesContaining, processesMentioning, scratchDirs } from '../support/leftovers.js';
+
+// The whole pipeline through the bundled CLI, as users and the README run it: real shellcheck,
+// mmdebstrap, grml-debootstrap in the UML builder, QEMU (TCG here) and goss in the guest.
+const root = resolve(import.meta.dirname, '../..');
+const work = mkdtempSync(join(tmpdir(), 'dvc-pipeline-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const PASSWORD = 'Pipeline-Test-Secret-7f3a';
+
+function runCli(args: string[]): { status: number; out: string; result: Record<string, unknown>; dir: string } {
+  const dir = join(work, `out-${Math.random().toString(36).slice(2, 8)}`);
+  const before = scratchDirs();
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'dist/cli/index.js'), 'run', '--output-dir', dir, '--password', PASSWORD, ...args],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  const out = `${r.stdout}${r.stderr}`;
+  // Nothing left behind, whatever the verdict.
+  expect(processesMentioning(dir)).toEqual([]);
+  expect(scratchDirs().filter((d) => !before.includes(d))).toEqual([]);
+  // The root password never appears in the log or in any report.
+  expect(out).not.toContain(PASSWORD);
+  expect(filesContaining(dir, PASSWORD)).toEqual([]);
+  const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<string, unknown>;
+  return { status: r.status ?? -1, out, result, dir };
+}
+
+type Stage = { name: string; status: string; error?: string };
+
+describe('the pipeline end to end', () => {
+  it('runs the README main job on the example: lint, package, mmdebstrap image with the package, boot, goss', () => {
+    const { status, out, result, dir } = runCli([
+      '--working-directory',
+      'examples/hello',
+      '--installer',
+      'mmdebstrap',
+      '--install-built-packages',
+      'true',
+      '--upload-image',
+      'never',
+    ]);
+    expect(out).toContain('login prompt');
+    expect(status, out.slice(-3000)).toBe(0);
+    expect(result.status).toBe('passed');
+    expect((result.stages as Stage[]).map((s) => `${s.name}:${s.status}`)).toEqual([
+      'accel:passed',
+      'lint:passed',
+      'package:passed',
+      'install:passed',
+      'boot:passed',
+      'validate:passed',
+      'publish:passed',
+    ]);
+    const goss = result.goss as { tests: number; failures: number };
+    expect(goss.tests).toBeGreaterThanOrEqual(10);
+    expect(goss.failures).toBe(0);
+    expect(result.bootSeconds).toBeGreaterThan(0);
+    for (const f of [
+      'goss/goss.json',
+      'goss/goss.junit.xml',
+      'goss/goss.tap',
+      'goss/goss.md',
+      'serial.log',
+      'lint/shellcheck.sarif',
+      'diagnostics/os-release.txt',
+      'diagnostics/dpkg-l.txt',
+      'summary.md',
+    ]) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    expect(readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8')).toMatch(/ii +hello-dvc +1\.0\.0/);
+    expect(readFileSync(join(dir, 'serial.log'), 'utf8')).toMatch(/login: /);
+  });
+
+  it('fails with exit status 1 and per-test diagnoses when goss tests fail', () => {
+    const gossfile = join(work, 'failing-goss.yaml');
+    writeFileSync(
+      gossfile,
+      [
+        'file:',
+        '  /etc/debian-vm-ci-missing:',
+        '    exists: true',
+        'service:',
+        '  systemd-journald:',
+        '    running: true',
+        '',
+      ].join('\n'),
+    );
+    const { status, result, dir, out } = runCli([
+      '--working-directory',
+      'examples/hello',
+      '--installer',
+      'mmdebstrap',
+      '--build-package',
+      'false',
+      '--lint',
+      'false',
+      '--gossfile',
+      gossfile,
+      '--upload-image',
+      'never',
+    ]);
+    expect(status, out.slice(-3000)).toBe(1);
+    const validate = (result.stages as Stage[]).find((s) => s.name === 'validate');
+    expect(validate?.status).toBe('failed');
+    expect(validate?.error).toBe('1 of 2 goss tests failed');
+    expect(result.goss).toEqual({ tests: 2, failures: 1, skipped: 0 });
+    expect(out).toMatch(/error: failing-goss\.yaml: goss: File \/etc\/debian-vm-ci-missing exists: .*expected true, found false/);
+    expect(readFileSync(join(dir, 'goss/goss.junit.xml'), 'utf8')).toContain('<failure');
+    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('/etc/debian-vm-ci-missing');
+  });
+
+  it('installs with grml-debootstrap --vmfile in the UML builder, boots the image from its own GRUB and validates it', () => {
+    const { status, result, out, dir } = runCli([
+      '--working-directory',
+      'examples/hello',
+      '--lint',
+      'false',
+      '--build-package',
+      'false',
+      '--gossfile',
+      join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
+      '--upload-image',
+      'never',
+    ]);
+    expect(status, out.slice(-4000)).toBe(0);
+    expect(result.status).toBe('passed');
+    expect(out).toMatch(/grml-debootstrap 0\.\d+/);
+    const serial = readFileSync(join(dir, 'serial.log'), 'utf8');
+    expect(serial).toMatch(/GRUB/);
+    expect(serial).toMatch(/login: /);
+    expect((result.goss as { failures: number }).failures).toBe(0);
+  });
+});

@@ -1,0 +1,160 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Config } from '../config.js';
+import type { StageContext } from '../context.js';
+import { StageError } from '../errors.js';
+import { chooseBuilderBackend, ensureBuilderImage, runUmlJob } from '../builder/builder.js';
+import { shellQuote } from '../stages/validate.js';
+import type { BootSpec } from '../stages/install.js';
+import { tail } from '../host/exec.js';
+import { kernelPackage, serialConsole } from './common.js';
+
+/**
+ * The lean package list handed to grml-debootstrap (--packages, with --nokernel): a kernel without
+ * headers and firmware, and what a booted system needs to be tested. `packages` adds to it.
+ */
+export function grmlPackageList(config: Config): string[] {
+  return [
+    kernelPackage(config.architecture),
+    'initramfs-tools',
+    'systemd-sysv',
+    'udev',
+    'ifupdown',
+    'isc-dhcp-client',
+    'e2fsprogs',
+    'zstd',
+    'login',
+    'passwd',
+    ...config.packages,
+  ];
+}
+
+/** Kernel command line appended by grml-debootstrap: the serial console last, so that it is /dev/console. */
+export function grmlBootAppend(config: Config): string {
+  return `console=tty0 console=${serialConsole(config.architecture)},115200 net.ifnames=0`;
+}
+
+/** job.sh: runs in the builder with /job mounted from the host; the image ends up in /job/qemu.img. */
+export const INSTALL_JOB = `set -uo pipefail
+. /job/params
+export DEBIAN_FRONTEND=noninteractive
+[ -n "$PROXY" ] && export http_proxy="$PROXY" https_proxy="$PROXY"
+mkdir -p /scratch
+mount -o noatime LABEL=dvc-scratch /scratch || mount -o noatime /dev/ubdb /scratch || mount -o noatime /dev/vdb /scratch || exit 90
+T=/scratch/qemu.img
+rm -f "$T"
+if ls /job/debs/grml-debootstrap_*.deb >/dev/null 2>&1; then
+  echo "I: installing the grml-debootstrap built by this run"
+  apt-get update -q && apt-get install -y -q /job/debs/grml-debootstrap_*.deb || exit 91
+fi
+EXTRA=()
+[ -s /job/installer-args ] && mapfile -d '' -t EXTRA < /job/installer-args
+case "$INSTALLER" in
+  grml-debootstrap)
+    args=(--force --vmfile --vmsize "$VMSIZE" --target "$T" --release "$RELEASE" --hostname "$HOSTNAME"
+          --password "$(cat /job/password)" --bootappend "$BOOTAPPEND" --nokernel --packages /job/packages
+          --defaultinterfaces --remove-configs
+          --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*")
+    [ -n "$MIRROR" ] && args+=(--mirror "$MIRROR")
+    [ "$VMEFI" = 1 ] && args+=(--vmefi)
+    echo "I: grml-debootstrap $(dpkg-query -W -f='\${Version}' grml-debootstrap)"
+    grml-debootstrap "\${args[@]}" "\${EXTRA[@]}"
+    rc=$?
+    ;;
+  command)
+    DVC_IMAGE="$T" DVC_RELEASE="$RELEASE" DVC_HOSTNAME="$HOSTNAME" DVC_MIRROR="$MIRROR" DVC_IMAGE_SIZE="$VMSIZE" \\
+      sh -c "$(cat /job/install-command)" sh "$T" "\${EXTRA[@]}"
+    rc=$?
+    ;;
+  *) echo "E: unknown installer $INSTALLER"; exit 92 ;;
+esac
+echo "I: installer exited with status $rc"
+for m in $(dmsetup ls 2>/dev/null | awk '/^loop/{print $1}'); do dmsetup remove --retry "$m"; done
+losetup -D
+if [ -f "$T" ]; then
+  cp --sparse=always "$T" /job/qemu.img || exit 93
+fi
+exit $rc
+`;
+
+export function jobParams(config: Config, proxyUrl: string): string {
+  const params: Record<string, string> = {
+    INSTALLER: config.installer,
+    RELEASE: config.release,
+    MIRROR: config.mirror,
+    HOSTNAME: config.hostname,
+    VMSIZE: config.imageSize,
+    VMEFI: config.firmware === 'uefi' ? '1' : '0',
+    BOOTAPPEND: grmlBootAppend(config),
+    PROXY: proxyUrl,
+  };
+  return (
+    Object.entries(params)
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join('\n') + '\n'
+  );
+}
+
+/**
+ * installer: grml-debootstrap and command — run inside a throwaway builder VM (never on the runner),
+ * with the image built on the builder's scratch disk and copied back through the job directory.
+ */
+export async function installWithBuilder(
+  ctx: StageContext,
+  opts: { debs: string[]; proxyPort: number; work: string },
+): Promise<{ boot: BootSpec; summary: string; isolation: string }> {
+  const { config, deps, paths, progress } = ctx;
+  if (config.isolation === 'chroot') {
+    throw new StageError('install', 'isolation: chroot is not available yet; use isolation: vm (or auto)');
+  }
+  const backend = await chooseBuilderBackend(ctx);
+  if (backend !== 'uml') {
+    throw new StageError(
+      'install',
+      `the ${backend} builder backend is not available yet; this runner needs user-mode-linux (amd64)`,
+    );
+  }
+  const builderImage = await ensureBuilderImage(ctx, opts.proxyPort, opts.work);
+  const jobDir = join(paths.work, 'builder-job');
+  mkdirSync(join(jobDir, 'debs'), { recursive: true });
+  const jobId = deps.resources.add({ kind: 'dir', name: 'builder job', path: jobDir });
+  try {
+    writeFileSync(join(jobDir, 'job.sh'), INSTALL_JOB);
+    writeFileSync(join(jobDir, 'params'), jobParams(config, `http://10.0.2.2:${opts.proxyPort}/`));
+    writeFileSync(join(jobDir, 'password'), config.password, { mode: 0o600 });
+    writeFileSync(join(jobDir, 'packages'), grmlPackageList(config).join('\n') + '\n');
+    writeFileSync(join(jobDir, 'installer-args'), config.installerArgs.map((a) => `${a}\0`).join(''));
+    writeFileSync(join(jobDir, 'install-command'), config.installCommand);
+    // The project's own grml-debootstrap becomes the installer; other packages are not installed by it.
+    for (const deb of opts.debs.filter((d) => basename(d).startsWith('grml-debootstrap_')))
+      copyFileSync(deb, join(jobDir, 'debs', basename(deb)));
+    const t0 = performance.now();
+    progress(`${config.installer} for ${config.release} in a UML builder (${config.hostRelease}); the console follows`);
+    const status = await runUmlJob(
+      ctx,
+      builderImage,
+      { jobDir, scratchBytes: config.imageSizeBytes * 2 + 2 * 1024 ** 3, timeoutSeconds: config.installTimeout },
+      opts.work,
+    );
+    const seconds = Math.round((performance.now() - t0) / 1000);
+    const jobLog = existsSync(join(jobDir, 'job.log')) ? readFileSync(join(jobDir, 'job.log'), 'utf8') : '';
+    if (status !== 0) {
+      const lines = tail(deps.reporter.redact(jobLog), 30);
+      const why =
+        status === 90
+          ? 'the builder could not mount its scratch disk'
+          : status === 91
+            ? "the project's grml-debootstrap package could not be installed in the builder"
+            : `${config.installer} exited with status ${status}`;
+      throw new StageError('install', `${why} after ${seconds}s (last lines below; full log in logs/install.log)`, 'test', lines);
+    }
+    if (!existsSync(join(jobDir, 'qemu.img')))
+      throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
+    mkdirSync(paths.image, { recursive: true });
+    renameSync(join(jobDir, 'qemu.img'), paths.imageFile);
+    return { boot: { kind: 'disk' }, summary: `${config.installer} in a UML builder, ${seconds}s`, isolation: `vm (${backend})` };
+  } finally {
+    await deps.exec.run(['rm', '-rf', '--one-file-system', jobDir], { stage: 'install', check: false });
+    deps.resources.remove(jobId);
+  }
+}
