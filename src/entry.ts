@@ -102,17 +102,6 @@ export async function actionMain(): Promise<void> {
   }
 }
 
-/** The action's post step: releases whatever a failed or cancelled main step left running. */
-export function actionPost(): void {
-  const file = core.getState(STATE_RESOURCE_FILE);
-  if (!file || !existsSync(file)) {
-    core.info('debian-vm-ci post: nothing to clean up');
-    return;
-  }
-  const done = new ResourceTracker(file).releaseAll();
-  core.info(done.length ? `debian-vm-ci post: ${done.join('; ')}` : 'debian-vm-ci post: nothing left running');
-}
-
 function cliHelp(): string {
   const meta = actionMetadata();
   const width = Math.max(...meta.inputs.map((i) => i.name.length)) + 4;

@@ -1,3 +1,3 @@
-import { actionPost } from './entry.js';
+import { actionPost } from './post-cleanup.js';
 
 actionPost();

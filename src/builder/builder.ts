@@ -99,9 +99,12 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
   return image;
 }
 
-/** Picks the builder backend: QEMU with KVM when the probe passed, else UML (native speed), else QEMU under TCG. */
+/**
+ * Picks the builder backend. User-Mode Linux runs the builder's code natively without KVM or root,
+ * so it is the backend wherever it exists (x86_64). A QEMU backend (faster with KVM, or the TCG
+ * fallback on other architectures) is not built yet: there the install stage says so.
+ */
 export async function chooseBuilderBackend(ctx: StageContext): Promise<BuilderBackend> {
-  if (ctx.results.accel?.accel === 'kvm') return 'qemu-kvm';
   if (ctx.config.architecture === 'amd64' && process.arch === 'x64') {
     await ensureHostTools(ctx.deps, 'install', 'the User-Mode Linux builder', [
       { command: UML_KERNEL, package: 'user-mode-linux' },
@@ -110,7 +113,7 @@ export async function chooseBuilderBackend(ctx: StageContext): Promise<BuilderBa
     ]);
     if (findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) return 'uml';
   }
-  return 'qemu-tcg';
+  return ctx.results.accel?.accel === 'kvm' ? 'qemu-kvm' : 'qemu-tcg';
 }
 
 /** Where UML keeps its memory and copy-on-write files: tmpfs makes the guest's fsyncs nearly free. */
@@ -172,7 +175,7 @@ export async function runUmlJob(ctx: StageContext, builderImage: string, job: Bu
       onLine: (line) => {
         const l = line.replace(/\x1b\[[0-9;]*m/g, '').trim(); // eslint-disable-line no-control-regex
         if (l) lastLine = l;
-        if (/^\[builder |^I: |^ \* |grml-debootstrap|^Installation finished|^E: /.test(l)) {
+        if (/^\[builder |^I: |^\* |^Executing stage |grml-debootstrap|Installation finished|^E: /.test(l)) {
           progress(l.slice(0, 160));
           lastProgress = performance.now();
         }

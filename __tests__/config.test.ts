@@ -1,0 +1,186 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { actionMetadata } from '../src/action-metadata.js';
+import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords, type ParseContext } from '../src/config.js';
+import { cliInputs } from '../src/entry.js';
+
+const project = mkdtempSync(join(tmpdir(), 'dvc-config-test-'));
+writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
+mkdirSync(join(project, 'sub'));
+
+const ctx: ParseContext = {
+  cwd: project,
+  defaultOutputDir: join(project, 'out'),
+  hostMirror: 'http://mirror.example/debian',
+  hostArchitecture: 'amd64',
+  cpus: 2,
+  randomPassword: () => 'generated-password',
+};
+
+function parse(flags: Record<string, string>) {
+  return parseConfig(cliInputs(Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])), ctx);
+}
+
+function rejection(flags: Record<string, string>): InputError {
+  try {
+    parse(flags);
+  } catch (e) {
+    if (e instanceof InputError) return e;
+    throw e;
+  }
+  throw new Error(`accepted ${JSON.stringify(flags)}`);
+}
+
+describe('parseConfig', () => {
+  it('reads every input that action.yml declares, and nothing else', () => {
+    expect([...INPUT_NAMES].sort()).toEqual(
+      actionMetadata()
+        .inputs.map((i) => i.name)
+        .sort(),
+    );
+  });
+
+  it('applies action.yml defaults and the host context', () => {
+    const c = parse({});
+    expect(c.release).toBe('trixie');
+    expect(c.installer).toBe('grml-debootstrap');
+    expect(c.mirror).toBe('http://mirror.example/debian');
+    expect(c.imageSizeBytes).toBe(3 * 1024 ** 3);
+    expect(c.vmCpus).toBe(2);
+    expect(c.vmMemoryMiB).toBe(1024);
+    expect(c.password).toBe('generated-password');
+    expect(c.passwordGenerated).toBe(true);
+    expect(c.gossfile).toBe(join(project, 'goss.yaml'));
+    expect(c.outputDir).toBe(join(project, 'out'));
+    expect(c.buildRelease).toBe('trixie');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('takes the same values from flags as a workflow would give', () => {
+    const c = parse({
+      release: 'bookworm',
+      'image-size': '2500M',
+      'boot-timeout': '5m',
+      'installer-args': `--foo "a b" 'c d'`,
+      packages: 'curl, jq\nvim',
+    });
+    expect(c.release).toBe('bookworm');
+    expect(c.imageSizeBytes).toBe(2500 * 1024 ** 2);
+    expect(c.bootTimeout).toBe(300);
+    expect(c.installerArgs).toEqual(['--foo', 'a b', 'c d']);
+    expect(c.packages).toEqual(['curl', 'jq', 'vim']);
+  });
+
+  it('never echoes the password', () => {
+    const c = parse({ password: 's3cret' });
+    expect(JSON.stringify(publicConfig(c))).not.toContain('s3cret');
+  });
+
+  // Each bad value names its input, echoes the value and says what is allowed.
+  it.each([
+    ['release', 'trixie; rm -rf /', /one of bullseye, bookworm/],
+    ['release', 'buster', /one of/],
+    ['host-release', '$(reboot)', /one of/],
+    ['build-release', 'trixie\nsid', /one of/],
+    ['hostname', '-rf', /host name/],
+    ['hostname', 'a_b', /host name/],
+    ['hostname', 'host;reboot', /host name/],
+    ['image-size', '3', /size such as 3G/],
+    ['image-size', '100M', /between 256M/],
+    ['image-size', '-3G', /size such as/],
+    ['vm-memory', 'lots', /size such as/],
+    ['vm-cpus', '-1', /whole number/],
+    ['vm-cpus', '2; id', /whole number/],
+    ['boot-timeout', '5 minutes', /duration/],
+    ['boot-timeout', '1s', /between 10s/],
+    ['install-timeout', '0', /between 60s/],
+    ['goss-retry-timeout', '`id`', /duration/],
+    ['accel', 'hvf', /one of auto, kvm, tcg/],
+    ['installer', 'debootstrap', /one of grml-debootstrap, mmdebstrap, command/],
+    ['isolation', 'docker', /one of auto, vm, chroot/],
+    ['firmware', 'coreboot', /one of bios, uefi/],
+    ['architecture', 'i386', /one of amd64, arm64/],
+    ['lint', 'yes', /true or false/],
+    ['lint-severity', 'fatal', /one of error, warning, info, style/],
+    ['lint-fail-on', 'any', /one of error, warning, info, style, never/],
+    ['lint-shell', 'zsh', /one of/],
+    ['lint-paths', '--exec=rm', /relative glob/],
+    ['lint-paths', '../outside/*.sh', /relative glob/],
+    ['lint-exclude', '/etc/*', /relative glob/],
+    ['packages', 'curl;reboot', /Debian package names/],
+    ['packages', '--allow-unauthenticated', /Debian package names/],
+    ['mirror', 'ftp://mirror.example/debian', /http:\/\/ or https:\/\//],
+    ['mirror', 'http://mirror.example/debian;id', /http:\/\/ or https:\/\//],
+    ['mirror', '-o Acquire::x=y', /http:\/\/ or https:\/\//],
+    ['package-version-suffix', '1.0; id', /version suffix/],
+    ['installer-args', '--packages x; rm -rf /', /no shell operators/],
+    ['installer-args', '--x $(id)', /no shell operators/],
+    ['installer-args', '"unclosed', /unclosed quote/],
+    ['gossfile', 'missing.yaml', /existing file/],
+    ['gossfile', '-rf', /does not start with -/],
+    ['goss-vars', 'nope.yaml', /existing file/],
+    ['goss-version', 'latest', /goss release/],
+    ['goss-download-url', 'file:///etc/passwd', /http\(s\) URL template/],
+    ['goss-path', '--help', /does not start with -/],
+    ['working-directory', 'does-not-exist', /existing directory/],
+    ['output-dir', '-o', /does not start with -/],
+    ['upload-image', 'sometimes', /one of always, failure, never/],
+    ['artifact-prefix', 'a/b', /letters, digits/],
+    ['retention-days', '91', /whole number from 0 to 90/],
+    ['mode', 'dry-run', /one of run, report/],
+    ['cache', 'maybe', /true or false/],
+  ])('rejects %s = %j', (input, value, allowed) => {
+    const e = rejection({ [input]: value });
+    expect(e.input).toBe(input);
+    expect(e.message).toContain(`Invalid input '${input}'`);
+    expect(e.message).toMatch(allowed);
+  });
+
+  it('rejects a password with a newline without echoing it', () => {
+    const e = rejection({ password: 'abc\ndef' });
+    expect(e.message).not.toContain('abc');
+  });
+
+  it('checks combinations: install-command only with installer command, bios not on arm64', () => {
+    expect(rejection({ installer: 'command' }).input).toBe('install-command');
+    expect(rejection({ 'install-command': 'echo hi' }).input).toBe('install-command');
+    expect(rejection({ architecture: 'arm64' }).input).toBe('firmware');
+    expect(parse({ installer: 'command', 'install-command': 'my-installer "$DVC_IMAGE"' }).installCommand).toBe(
+      'my-installer "$DVC_IMAGE"',
+    );
+  });
+
+  it('does not require a gossfile when nothing is validated', () => {
+    expect(parse({ validate: 'false', gossfile: 'missing.yaml' }).gossfile).toBe('missing.yaml');
+    expect(parse({ install: 'false', gossfile: 'missing.yaml' }).gossfile).toBe('missing.yaml');
+  });
+});
+
+describe('shellWords', () => {
+  it.each([
+    ['', []],
+    ['a b  c', ['a', 'b', 'c']],
+    [`--x "a b" 'c "d"'`, ['--x', 'a b', 'c "d"']],
+    [`--empty ""`, ['--empty', '']],
+  ])('splits %j', (input, words) => {
+    expect(shellWords('installer-args', input)).toEqual(words);
+  });
+});
+
+describe('the CLI flags', () => {
+  it('rejects unknown flags and suggests close ones', () => {
+    expect(() => cliInputs(['--relase', 'sid'])).toThrow(/--relase/);
+    expect(() => cliInputs(['--image', '3G'])).toThrow(/did you mean --image-size/);
+    expect(() => cliInputs(['release'])).toThrow(/flags of the form/);
+    expect(() => cliInputs(['--release'])).toThrow(/a value after the flag/);
+  });
+
+  it('accepts --name value and --name=value', () => {
+    const read = cliInputs(['--release', 'sid', '--image-size=4G']);
+    expect(read('release')).toBe('sid');
+    expect(read('image-size')).toBe('4G');
+    expect(read('firmware')).toBe('bios');
+  });
+});

@@ -1,0 +1,61 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+/** The bundled CLI running as a child, with its output collected and waitable. */
+export class CliRun {
+  readonly child: ChildProcess;
+  out = '';
+  readonly started = performance.now();
+  readonly done: Promise<number>;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly outputDir: string,
+    args: string[],
+  ) {
+    this.child = spawn(process.execPath, [join(ROOT, 'dist/cli/index.js'), 'run', '--output-dir', outputDir, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const s of [this.child.stdout, this.child.stderr]) {
+      s?.setEncoding('utf8').on('data', (d: string) => {
+        this.out += d;
+        for (const w of this.waiters.splice(0)) w();
+      });
+    }
+    this.done = new Promise((r) => this.child.on('close', (code, signal) => r(code ?? (signal ? 128 : -1))));
+  }
+
+  /** Resolves when the output matches; rejects when the run ends first or the deadline passes. */
+  async waitFor(pattern: RegExp, seconds: number): Promise<RegExpExecArray> {
+    const until = performance.now() + seconds * 1000;
+    for (;;) {
+      const m = pattern.exec(this.out);
+      if (m) return m;
+      if (this.child.exitCode !== null) throw new Error(`the run ended before ${pattern}:\n${this.out.slice(-3000)}`);
+      if (performance.now() > until) throw new Error(`no ${pattern} within ${seconds}s:\n${this.out.slice(-3000)}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  result(): Record<string, unknown> {
+    const file = join(this.outputDir, 'result.json');
+    if (!existsSync(file)) throw new Error(`no result.json:\n${this.out.slice(-3000)}`);
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  }
+}
+
+export type StageRecordJson = { name: string; status: string; error?: string; failureKind?: string };
+
+export function stage(result: Record<string, unknown>, name: string): StageRecordJson | undefined {
+  return (result.stages as StageRecordJson[]).find((s) => s.name === name);
+}
