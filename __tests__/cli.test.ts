@@ -26,7 +26,7 @@ describe('the CLI', () => {
     const bad = await cli('run', '--release', 'trixie; rm -rf /');
     expect(bad.code).toBe(EXIT.input);
     expect(bad.out).toBe(
-      `error: Invalid input 'release': "trixie; rm -rf /". Allowed: one of bullseye, bookworm, trixie, forky, duke, sid, oldstable, stable, testing, unstable.`,
+      `error: Invalid input 'release': "trixie; rm -rf /". Allowed: one of bullseye, bookworm, trixie, forky, sid, oldstable, stable, testing, unstable.`,
     );
   });
 });

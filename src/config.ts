@@ -92,18 +92,7 @@ export interface ParseContext {
   readonly randomPassword: () => string;
 }
 
-const RELEASES = [
-  'bullseye',
-  'bookworm',
-  'trixie',
-  'forky',
-  'duke',
-  'sid',
-  'oldstable',
-  'stable',
-  'testing',
-  'unstable',
-] as const;
+const RELEASES = ['bullseye', 'bookworm', 'trixie', 'forky', 'sid', 'oldstable', 'stable', 'testing', 'unstable'] as const;
 
 // Characters that mean something to a shell; nothing we pass on may contain them.
 const SHELL_META = /[;&|`$<>(){}\\!*?[\]#~'"\n\r\0]/;
@@ -424,6 +413,16 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     retentionDays: integer('retention-days', get('retention-days'), 0, 90),
     cache: boolean('cache', get('cache')),
   };
+  if (config.installBuiltPackages && config.installer !== 'mmdebstrap') {
+    throw new InputError(
+      'install-built-packages',
+      'true',
+      `false with installer ${config.installer} (built packages are installed into mmdebstrap images; a built grml-debootstrap is used as the installer itself)`,
+    );
+  }
+  if (config.isolation === 'chroot') {
+    throw new InputError('isolation', 'chroot', 'auto or vm (the chroot isolation is not available yet)');
+  }
   if (config.architecture === 'arm64' && config.firmware === 'bios') {
     throw new InputError('firmware', 'bios', 'uefi on arm64 (arm64 has no BIOS)');
   }

@@ -165,7 +165,15 @@ export async function cliMain(
   if (command === 'cleanup') {
     const dir = join(cacheDirectory(), 'runs');
     const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
-    for (const f of files) for (const line of new ResourceTracker(join(dir, f)).releaseAll()) out(`cleanup: ${line}`);
+    for (const f of files) {
+      const pid = Number(/(\d+)\.json$/.exec(f)?.[1]);
+      // A run that is still going keeps its VMs.
+      if (pid && existsSync(`/proc/${pid}`)) {
+        out(`cleanup: run ${pid} is still running; leaving its resources alone`);
+        continue;
+      }
+      for (const line of new ResourceTracker(join(dir, f)).releaseAll()) out(`cleanup: ${line}`);
+    }
     return EXIT.passed;
   }
   if (command !== 'run') {

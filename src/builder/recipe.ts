@@ -77,28 +77,44 @@ WantedBy=multi-user.target
 `;
 
 /**
- * grml-debootstrap runs \`kpartx -d FILE\` right after unmounting; with udev running, the mapped
- * partitions are still busy for a moment and kpartx exits 1, failing a finished installation.
- * This wrapper (first in PATH) settles udev and retries, then removes the maps itself.
+ * grml-debootstrap runs \`kpartx -d FILE\` right after unmounting the target; in the builder the
+ * mapped partition was still busy at that moment (seen: "remove ioctl on loop0p1 failed: Device or
+ * resource busy" for every retry), which failed a finished installation. This wrapper (first in
+ * PATH) settles udev, unmounts what still uses the maps, retries, says what held them, and as the
+ * last resort asks device-mapper for deferred removal (done when the last user closes it).
  */
 export const KPARTX_WRAPPER = `#!/bin/sh
 case " $* " in
-  *" -d "*)
-    for i in 1 2 3 4 5 6; do
-      udevadm settle 2>/dev/null; sync
-      /usr/sbin/kpartx "$@" 2>/dev/null && exit 0
-      sleep 1
-    done
-    file=""; for a in "$@"; do file="$a"; done
-    for dev in $(losetup -j "$file" -O NAME -n 2>/dev/null) "$file"; do
-      base=$(basename "$dev")
-      for map in $(dmsetup ls 2>/dev/null | awk -v b="$base" 'index($1, b "p") == 1 {print $1}'); do
-        dmsetup remove --retry "$map" || exit 1
-      done
-    done
-    exit 0 ;;
+  *" -d "*) ;;
   *) exec /usr/sbin/kpartx "$@" ;;
 esac
+file=""; for a in "$@"; do file="$a"; done
+sync
+for i in 1 2 3 4 5; do
+  udevadm settle 2>/dev/null
+  /usr/sbin/kpartx "$@" 2>/dev/null && exit 0
+  for mnt in $(awk '$1 ~ /^\\/dev\\/mapper\\/loop[0-9]+p[0-9]+$/ {print $2}' /proc/mounts | sort -r); do
+    echo "dvc-kpartx: $mnt is still mounted: unmounting it" >&2
+    umount -R "$mnt" 2>/dev/null || umount -l "$mnt"
+  done
+  sleep 1
+done
+loops=$(losetup -j "$file" -O NAME -n 2>/dev/null)
+[ -n "$loops" ] || loops="$file"
+status=0
+for dev in $loops; do
+  base=$(basename "$dev")
+  for map in $(dmsetup ls 2>/dev/null | awk -v b="$base" 'index($1, b "p") == 1 {print $1}'); do
+    echo "dvc-kpartx: /dev/mapper/$map is still busy; open count: $(dmsetup info -c --noheadings -o open "$map" 2>/dev/null)" >&2
+    grep -l "/dev/mapper/$map\\|$map" /proc/[0-9]*/mountinfo 2>/dev/null | while read -r f; do
+      pid=\${f#/proc/}; pid=\${pid%/mountinfo}
+      echo "dvc-kpartx:   mounted in the namespace of pid $pid ($(cat /proc/$pid/comm 2>/dev/null))" >&2
+    done
+    ls /sys/block/*/holders/ 2>/dev/null | head -20 >&2
+    dmsetup remove --retry "$map" 2>/dev/null || { echo "dvc-kpartx: deferred removal of $map" >&2; dmsetup remove --deferred "$map" || status=1; }
+  done
+done
+exit $status
 `;
 
 /** mmdebstrap --customize-hook script; $1 is the root file system, $2 the directory with the files above. */
@@ -118,6 +134,10 @@ for u in getty@tty1.service serial-getty@ttyS0.service getty.target apt-daily.ti
          systemd-timesyncd.service; do
   ln -sf /dev/null "$R/etc/systemd/system/$u"
 done
+# udevd's private mount namespace kept a copy of grml-debootstrap's target mount after the target was
+# unmounted, which left the partition map busy (seen through the kpartx wrapper below).
+mkdir -p "$R/etc/systemd/system/systemd-udevd.service.d"
+printf '[Service]\\nPrivateMounts=no\\n' > "$R/etc/systemd/system/systemd-udevd.service.d/debian-vm-ci.conf"
 echo builder > "$R/etc/hostname"
 echo "LABEL=dvc-builder / ext4 rw,noatime 0 1" > "$R/etc/fstab"
 rm -f "$R/etc/apt/apt.conf.d/99mmdebstrap"

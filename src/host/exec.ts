@@ -189,7 +189,7 @@ export class HostExec implements Exec {
           reject(
             new StageError(
               opts.stage,
-              `${this.reporter.redact(full[0])} exited with status ${exitCode}`,
+              `${this.reporter.redact(argv[0])} exited with status ${exitCode}`,
               'infrastructure',
               tail(this.reporter.redact(stderr.trim() ? stderr : stdout), 20),
             ),

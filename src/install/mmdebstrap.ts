@@ -111,19 +111,33 @@ export async function installWithMmdebstrap(
     `mmdebstrap ${config.release} (${config.architecture}) with ${basePackages(config).length + config.packages.length} extra packages${opts.debs.length ? ` and ${opts.debs.length} built .deb(s)` : ''}`,
   );
   let lastPhase = '';
-  await deps.exec.run(mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target: rootfs, bootDir }), {
-    stage: 'install',
-    privileged: true,
-    log: ctx.log,
-    timeoutSeconds: config.installTimeout,
-    signal: ctx.signal,
-    onLine: (line) => {
-      const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
-      if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
-        lastPhase = phase;
-        progress(`mmdebstrap: ${phase}`);
-      }
+  const built = deps.exec.run(
+    mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target: rootfs, bootDir }),
+    {
+      stage: 'install',
+      privileged: true,
+      log: ctx.log,
+      timeoutSeconds: config.installTimeout,
+      signal: ctx.signal,
+      onLine: (line) => {
+        const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
+        if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
+          lastPhase = phase;
+          progress(`mmdebstrap: ${phase}`);
+        }
+      },
     },
+  );
+  await built.catch((e: unknown) => {
+    // The project's package list or built .debs are at fault, not the infrastructure.
+    const text = e instanceof StageError ? e.details.join('\n') : '';
+    const bad =
+      /Unable to locate package \S+|has no installation candidate|unmet dependencies|Depends: .* but it is not installable/.exec(
+        text,
+      );
+    if (e instanceof StageError && bad)
+      throw new StageError('install', `the packages cannot be installed: ${bad[0]}`, 'test', e.details);
+    throw e;
   });
   progress(`mkfs.ext4 -d: ${config.imageSize} image from the root file system`);
   mkdirSync(paths.image, { recursive: true });

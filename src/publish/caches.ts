@@ -85,13 +85,8 @@ export function cacheSpecs(config: CacheConfig, deps: Pick<Deps, 'cacheDir'>, no
       buildRelease: config.buildRelease,
       architecture: config.architecture,
     }),
-    // The builder VM is a whole installed system: no weekly refresh, it is rebuilt when its shape changes.
-    {
-      name: 'builder',
-      paths: [join(deps.cacheDir, 'builder')],
-      key: `${KEY_PREFIX}-builder-${config.hostRelease}-${config.architecture}-${shapeHash({ name: 'builder', ...builderShape })}`,
-      restoreKeys: [],
-    },
+    // The builder image's file name carries the ISO week (src/builder/builder.ts): so does its key.
+    weekly('builder', `${config.hostRelease}-${config.architecture}`, builderShape),
   ];
 }
 

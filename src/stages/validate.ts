@@ -140,6 +140,8 @@ export const validate: Stage<'validate'> = {
     const stderr = readFileSync(join(out, 'goss.stderr'), 'utf8');
     const exitCode = Number(readFileSync(join(out, 'goss.exit'), 'utf8').trim());
     progress('powering the guest off');
+    // We are logged in: ask systemd directly. Minimal images may have nothing that handles ACPI's power button.
+    booted.vm.type('systemctl poweroff\n');
     const code = await booted.vm.shutdown('validated', {
       graceful: true,
       deadlineSeconds: results.accel?.accel === 'kvm' ? 60 : 180,
