@@ -17,6 +17,7 @@ export type BootFailure =
 
 export type Milestone = 'firmware' | 'bootloader' | 'kernel' | 'initramfs' | 'init' | 'login';
 
+/** `offset`: where the line starts in the console stream (characters since the watcher started). */
 export type ConsoleEvent =
   | { type: 'milestone'; milestone: Milestone; line: string; offset: number }
   | { type: 'login'; line: string; offset: number }
@@ -26,8 +27,11 @@ interface Rule {
   failure: BootFailure;
   pattern: RegExp;
   description: string;
-  /** Also match an unterminated line (a prompt waiting for input). */
-  prompt?: boolean;
+  /**
+   * Matched against the unterminated last line: a prompt waiting for input never gets its newline.
+   * Only whole prompts: `pattern` would match the first half of a line still being written.
+   */
+  prompt?: RegExp;
 }
 
 // Order matters only within one line: the first rule that matches wins.
@@ -41,19 +45,20 @@ const FAILURE_RULES: readonly Rule[] = [
     failure: 'uefi-no-boot-option',
     pattern: /No bootable option or device was found|UEFI Interactive Shell|BdsDxe: failed to load Boot\w+ .* Not Found/,
     description: 'the UEFI firmware found no bootable EFI system partition (no EFI boot loader installed?)',
+    prompt: /^Shell> ?$/,
   },
   {
     failure: 'grub-rescue',
     pattern: /^grub rescue> ?$|Entering rescue mode\.\.\./,
     description: 'GRUB could not find its modules or configuration and dropped to its rescue prompt',
-    prompt: true,
+    prompt: /^grub rescue> ?$/,
   },
   {
     failure: 'grub-error',
     // Only unambiguous signs: GRUB prints harmless "error:" lines on boots that then succeed.
     pattern: /^grub> ?$|error: you need to load the kernel first/,
     description: 'GRUB failed to load its configuration or the kernel',
-    prompt: true,
+    prompt: /^grub> ?$/,
   },
   {
     failure: 'kernel-panic',
@@ -66,18 +71,21 @@ const FAILURE_RULES: readonly Rule[] = [
       /Gave up waiting for root (file system )?device|Dropping to a shell!|^\(initramfs\) ?$|BusyBox v[\d.]+ .*built-in shell \(ash\)/,
     description:
       'the initramfs could not find or mount the root file system (wrong root= or a missing driver) and dropped to its shell',
-    prompt: true,
+    prompt: /^\(initramfs\) ?$/,
   },
   {
     failure: 'maintenance-prompt',
+    // trixie's sulogin says "Enter root password for system maintenance".
     pattern:
-      /Give root password for maintenance|Press Enter for maintenance|Cannot open access to console, the root account is locked/,
+      /Give root password for maintenance|Enter root password for system maintenance|Press Enter for maintenance|Cannot open access to console, the root account is locked/,
     description: 'systemd entered emergency or rescue mode and asks for the root password (a failed mount in /etc/fstab?)',
-    prompt: true,
+    prompt: /\(or press Control-D to continue\): ?$/,
   },
   {
     failure: 'emergency-shell',
-    pattern: /You are in (emergency|rescue) mode|Welcome to (emergency|rescue) mode/,
+    // systemd's own status lines come seconds before the shell's banner under TCG.
+    pattern:
+      /You are in (emergency|rescue) mode|Welcome to (emergency|rescue) mode|Started emergency\.service|Reached target emergency\.target/,
     description: 'systemd entered emergency or rescue mode (a failed mount in /etc/fstab or a failed critical unit)',
   },
 ];
@@ -93,12 +101,13 @@ const MILESTONE_RULES: readonly { milestone: Milestone; pattern: RegExp }[] = [
   { milestone: 'init', pattern: /systemd\[1\]: |Welcome to .*Debian|Reached target/ },
 ];
 
-const LOGIN_PROMPT = /(^|\s)\S+ login: ?$/;
+// The kernel may print on the prompt's line before the newline of the next line arrives.
+const LOGIN_PROMPT = /(^|\s)\S+ login:(?= ?$| ?\[)/;
 
 // CSI/OSC escape sequences, and the odd control characters consoles emit.
 const ESCAPES =
   // eslint-disable-next-line no-control-regex
-  /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-B]|\x1b[=>cDEHM78]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+  /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-B]|\x1b[=>cDEHM78]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
 
 export function cleanConsoleLine(raw: string): string {
   return raw.replace(ESCAPES, '').replace(/\s+$/, '');
@@ -133,19 +142,21 @@ export class ConsoleWatcher {
     const events: ConsoleEvent[] = [];
     this.pending += chunk;
     let nl: number;
-    while ((nl = this.pending.search(/\r?\n|\r/)) >= 0) {
+    // A CR at the end of the chunk may be the first half of CRLF: it waits for the next chunk.
+    while ((nl = this.pending.search(/\r?\n|\r(?=[^\n])/)) >= 0) {
       const raw = this.pending.slice(0, nl);
       const sep = this.pending.startsWith('\r\n', nl) ? 2 : 1;
       this.pending = this.pending.slice(nl + sep);
+      const start = this.offset;
       this.offset += raw.length + sep;
       const line = cleanConsoleLine(raw);
       if (line.trim() === '') continue;
       this.remember(line);
-      this.judge(line, false, events);
+      this.judge(line, start, false, events);
     }
     // Prompts wait for input without a newline: judge the unterminated line too.
     const partial = cleanConsoleLine(this.pending);
-    if (partial.trim()) this.judge(partial, true, events);
+    if (partial.trim()) this.judge(partial, this.offset, true, events);
     return events;
   }
 
@@ -154,9 +165,8 @@ export class ConsoleWatcher {
     if (this.lines.length > this.keepLines) this.lines.shift();
   }
 
-  private judge(line: string, unterminated: boolean, events: ConsoleEvent[]): void {
+  private judge(line: string, offset: number, unterminated: boolean, events: ConsoleEvent[]): void {
     if (this.verdict) return;
-    const offset = this.offset;
     if (!unterminated) {
       for (const rule of MILESTONE_RULES) {
         if (!this.seen.has(rule.milestone) && rule.pattern.test(line)) {
@@ -166,15 +176,16 @@ export class ConsoleWatcher {
       }
     }
     for (const rule of FAILURE_RULES) {
-      if ((!unterminated || rule.prompt) && rule.pattern.test(line)) {
+      if ((unterminated ? rule.prompt : rule.pattern)?.test(line)) {
         this.verdict = { type: 'failure', failure: rule.failure, line: line.trim(), offset, description: rule.description };
         events.push(this.verdict);
         return;
       }
     }
-    if (LOGIN_PROMPT.test(line)) {
+    const login = LOGIN_PROMPT.exec(line);
+    if (login) {
       this.seen.add('login');
-      this.verdict = { type: 'login', line: line.trim(), offset };
+      this.verdict = { type: 'login', line: line.slice(0, login.index + login[0].length).trim(), offset };
       events.push(this.verdict);
     }
   }

@@ -42,7 +42,9 @@ export function qemuArgv(spec: QemuVmSpec): string[] {
   const x86 = spec.arch === 'amd64';
   const argv = [qemuBinary(spec.arch), '-name', 'debian-vm-ci', '-nodefaults', '-no-user-config'];
   // q35 has no floppy controller, which a Debian guest probes endlessly under TCG on the pc machine.
-  argv.push('-machine', x86 ? 'q35' : 'virt');
+  // graphics=off makes SeaBIOS mirror its screen to the serial port ("No bootable device." included);
+  // with a VGA device and without it, SeaBIOS writes nothing to the serial console at all.
+  argv.push('-machine', x86 ? 'q35,graphics=off' : 'virt');
   argv.push('-accel', spec.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi');
   argv.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
   argv.push('-smp', String(spec.cpus), '-m', String(spec.memoryMiB));
