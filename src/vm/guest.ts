@@ -224,8 +224,13 @@ export class GuestVm {
     this.log.line(`# stopping the VM: ${reason}`);
     if (opts.graceful && this.running) {
       await this.monitor('system_powerdown').catch(() => undefined);
-      const deadline = sleep((opts.deadlineSeconds ?? 60) * 1000).then(() => 'timeout' as const);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), (opts.deadlineSeconds ?? 60) * 1000);
+      });
       const r = await Promise.race([this.proc.exited, deadline]);
+      // A pending timer would keep the process alive after the run: clear it as soon as QEMU is gone.
+      clearTimeout(timer);
       if (r === 'timeout') this.log.line(`# the guest did not power off within ${opts.deadlineSeconds ?? 60}s: killing QEMU`);
     }
     const code = this.running ? await this.proc.stop(5) : await this.proc.exited;
