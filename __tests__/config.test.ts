@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { actionMetadata } from '../src/action-metadata.js';
 import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords, type ParseContext } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
@@ -9,6 +9,7 @@ import { cliInputs } from '../src/entry.js';
 const project = mkdtempSync(join(tmpdir(), 'dvc-config-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
 mkdirSync(join(project, 'sub'));
+afterAll(() => rmSync(project, { recursive: true, force: true }));
 
 const ctx: ParseContext = {
   cwd: project,

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../../../src/config.js';
@@ -10,8 +10,16 @@ import { outputPaths } from '../../../src/paths.js';
 import { ResourceTracker } from '../../../src/state.js';
 import { RecordingReporter } from './fakes.js';
 
+const created: string[] = [];
+// Tests leave nothing behind: every directory made here goes when the test process ends.
+process.on('exit', () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
 export function tempDir(name: string): string {
-  return mkdtempSync(join(tmpdir(), `dvc-${name}-`));
+  const dir = mkdtempSync(join(tmpdir(), `dvc-${name}-`));
+  created.push(dir);
+  return dir;
 }
 
 /** A Config as the CLI would build it from these flags (action.yml's defaults for the rest). */
