@@ -70,6 +70,7 @@ async function execute(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     for (const line of resources.releaseAll()) reporter.info(`cleanup: ${line}`);
+    resources.dispose();
   }
 }
 
@@ -172,7 +173,9 @@ export async function cliMain(
         out(`cleanup: run ${pid} is still running; leaving its resources alone`);
         continue;
       }
-      for (const line of new ResourceTracker(join(dir, f)).releaseAll()) out(`cleanup: ${line}`);
+      const tracker = new ResourceTracker(join(dir, f));
+      for (const line of tracker.releaseAll()) out(`cleanup: ${line}`);
+      tracker.dispose();
     }
     return EXIT.passed;
   }
@@ -193,7 +196,9 @@ export async function cliMain(
     for (const f of readdirSync(runs).filter((n) => n.endsWith('.json'))) {
       const pid = Number(/(\d+)\.json$/.exec(f)?.[1]);
       if (pid && pid !== process.pid && !existsSync(`/proc/${pid}`)) {
-        for (const line of new ResourceTracker(join(runs, f)).releaseAll()) out(`cleanup of an earlier run: ${line}`);
+        const earlier = new ResourceTracker(join(runs, f));
+        for (const line of earlier.releaseAll()) out(`cleanup of an earlier run: ${line}`);
+        earlier.dispose();
       }
     }
   }

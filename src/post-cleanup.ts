@@ -11,6 +11,8 @@ export function actionPost(): void {
     core.info('debian-vm-ci post: nothing to clean up');
     return;
   }
-  const done = new ResourceTracker(file).releaseAll();
+  const tracker = new ResourceTracker(file);
+  const done = tracker.releaseAll();
+  tracker.dispose();
   core.info(done.length ? `debian-vm-ci post: ${done.join('; ')}` : 'debian-vm-ci post: nothing left running');
 }

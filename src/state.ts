@@ -61,15 +61,25 @@ export class ResourceTracker {
     this.persist();
   }
 
-  /** Releases everything, newest first: processes before the directories they write into. Returns what was done. */
+  /** Releases everything, newest first: processes before the directories they write into. Returns what was done; never throws. */
   releaseAll(): string[] {
     const done: string[] = [];
     for (const { id, resource } of [...this.entries].reverse()) {
-      const what = release(resource);
+      let what: string | undefined;
+      try {
+        what = release(resource);
+      } catch (e) {
+        what = `could not release ${resource.name}: ${e instanceof Error ? e.message : String(e)}`;
+      }
       if (what) done.push(what);
       this.remove(id);
     }
     return done;
+  }
+
+  /** Deletes the state file once nothing is left in it (a finished run leaves no file behind). */
+  dispose(): void {
+    if (this.entries.length === 0) rmSync(this.file, { force: true });
   }
 
   private persist(): void {
@@ -100,16 +110,46 @@ function release(r: Resource): string | undefined {
       return `stopped ${r.name} (pid ${r.pid})`;
     }
     case 'mount':
-      try {
-        execFileSync('umount', ['--lazy', r.path], { stdio: 'ignore' });
-        return `unmounted ${r.path}`;
-      } catch {
-        return undefined;
-      }
-    case 'dir':
+      return privileged(['umount', '--lazy', r.path]) ? `unmounted ${r.path}` : undefined;
+    case 'dir': {
       if (!existsSync(r.path)) return undefined;
-      rmSync(r.path, { recursive: true, force: true });
-      return `removed ${r.name} ${r.path}`;
+      // A killed mmdebstrap leaves its chroot's /proc, /sys and /dev mounted: unmount those first.
+      const unmounted = mountsBelow(r.path).filter((m) => privileged(['umount', '--lazy', m]));
+      try {
+        rmSync(r.path, { recursive: true, force: true });
+      } catch {
+        // Root-owned trees made through sudo.
+        if (!privileged(['rm', '-rf', '--one-file-system', r.path])) return `could not remove ${r.name} ${r.path}`;
+      }
+      return `removed ${r.name} ${r.path}${unmounted.length ? ` (after unmounting ${unmounted.length} mounts below it)` : ''}`;
+    }
+  }
+}
+
+/** Mount points at or below dir, deepest first (from /proc/mounts, with its octal escapes decoded). */
+export function mountsBelow(dir: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Runs a command as root (through sudo when we are not root); true when it succeeded. Never throws. */
+function privileged(argv: string[]): boolean {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const full = isRoot ? argv : ['sudo', '--non-interactive', ...argv];
+  try {
+    execFileSync(full[0], full.slice(1), { stdio: 'ignore', timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
   }
 }
 

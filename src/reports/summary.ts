@@ -60,7 +60,7 @@ export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }
       );
     }
   }
-  if (result.tables?.goss) lines.push('### goss', '', result.tables.goss, '');
+  if (result.tables?.goss) lines.push(result.tables.goss, '');
   if (result.tables?.lint) {
     lines.push('<details><summary>shellcheck findings per file</summary>', '', result.tables.lint, '', '</details>', '');
   }
