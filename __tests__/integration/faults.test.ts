@@ -90,7 +90,7 @@ describe('faults', () => {
     expect(code, run.out.slice(-2000)).toBe(1);
     expect(stage(result, 'validate')?.error).toBe('1 of 2 goss tests failed');
     expect(result.goss).toEqual({ tests: 2, failures: 1, skipped: 0 });
-    expect(run.out).toMatch(/error: failing\.yaml: goss: File \/etc\/debian-vm-ci-missing exists: .*expected true, found false/);
+    expect(run.out).toMatch(/error: \S*failing\.yaml: goss: file \/etc\/debian-vm-ci-missing exists: expected true, found false/);
     expect(readFileSync(join(run.outputDir, 'goss/goss.junit.xml'), 'utf8')).toContain('<failure');
     expect(readFileSync(join(run.outputDir, 'summary.md'), 'utf8')).toContain('/etc/debian-vm-ci-missing');
     nothingLeft(run, before);

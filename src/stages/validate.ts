@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { resolveGoss } from '../goss/binary.js';
+import { findRepositoryRoot } from '../lint/discover.js';
 import { classifyGossRun, gossValidateArgv } from '../goss/command.js';
 import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossReport } from '../reports/goss.js';
 import type { GuestVm } from '../vm/guest.js';
@@ -151,7 +152,8 @@ export const validate: Stage<'validate'> = {
     mkdirSync(paths.goss, { recursive: true });
     writeFileSync(join(paths.goss, 'goss.stdout.txt'), stdout);
     const run = classifyGossRun(exitCode, stdout, stderr);
-    const gossfileRel = relative(config.workingDirectory, config.gossfile);
+    // Annotations name files relative to the repository root, where GitHub looks for them.
+    const gossfileRel = relative(findRepositoryRoot(config.workingDirectory) ?? config.workingDirectory, config.gossfile);
     if (run.kind === 'load-error') {
       throw new StageError('validate', `goss could not load ${gossfileRel} (exit ${exitCode}): ${run.message}`, 'test');
     }
