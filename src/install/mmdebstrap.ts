@@ -131,6 +131,15 @@ export async function installWithMmdebstrap(
   await built.catch((e: unknown) => {
     // The project's package list or built .debs are at fault, not the infrastructure.
     const text = e instanceof StageError ? e.details.join('\n') : '';
+    const expired = /Release file for (\S+) is expired[^.]*/.exec(text);
+    if (e instanceof StageError && expired) {
+      throw new StageError(
+        'install',
+        `the mirror's ${config.release} index has expired: ${expired[0]} (a stale or snapshot mirror?)`,
+        'infrastructure',
+        e.details,
+      );
+    }
     const bad =
       /Unable to locate package \S+|has no installation candidate|unmet dependencies|Depends: .* but it is not installable/.exec(
         text,
