@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../support/github-standins/azurite.js';
@@ -51,6 +51,8 @@ describe.each(RUNTIMES)('dist/ under $name', ({ node }) => {
   let service: ResultsService;
   const workspace = tempDir('workspace');
   cpSync(join(process.cwd(), 'examples/hello'), workspace, { recursive: true });
+  // One planted info-level finding (SC2086), so that a cell with lint-fail-on: info fails.
+  writeFileSync(join(workspace, 'planted.sh'), '#!/bin/sh\necho $1\n');
   const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
 
   beforeAll(async () => {
