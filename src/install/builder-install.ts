@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { chooseBuilderBackend, ensureBuilderImage, runUmlJob } from '../builder/builder.js';
-import { shellQuote } from '../stages/validate.js';
+import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../stages/install.js';
 import { tail } from '../host/exec.js';
 import { kernelPackage, serialConsole } from './common.js';

@@ -7,7 +7,7 @@ import { ensureHostTools } from '../host/packages.js';
 import type { ConsoleEvent } from '../vm/console.js';
 import { GuestVm } from '../vm/guest.js';
 import { firmwareFiles, qemuPackage, qemuBinary, type QemuVmSpec } from '../vm/qemu.js';
-import { scratchDir } from './install.js';
+import { scratchDir } from '../host/scratch.js';
 
 export interface BootResult {
   summary: string;

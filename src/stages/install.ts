@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Stage, StageContext } from '../context.js';
+import type { Stage } from '../context.js';
+import { scratchDir } from '../host/scratch.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { installWithBuilder } from '../install/builder-install.js';
@@ -19,19 +18,6 @@ export interface InstallResult {
   /** Where the installer ran: host (mmdebstrap), or the builder's backend. */
   isolation: string;
   aptCache: { hits: number; misses: number; bytesFromCache: number; bytesFromUpstream: number };
-}
-
-/** A scratch directory registered for cleanup, so that a killed run leaves none behind. */
-export function scratchDir(ctx: StageContext, name: string): { path: string; release(): void } {
-  const path = mkdtempSync(join(tmpdir(), `dvc-${name}-`));
-  const id = ctx.deps.resources.add({ kind: 'dir', name, path });
-  return {
-    path,
-    release() {
-      rmSync(path, { recursive: true, force: true });
-      ctx.deps.resources.remove(id);
-    },
-  };
 }
 
 function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {

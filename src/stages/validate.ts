@@ -8,6 +8,7 @@ import { classifyGossRun, gossValidateArgv } from '../goss/command.js';
 import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossReport } from '../reports/goss.js';
 import type { GuestVm } from '../vm/guest.js';
 import { SHARE_TAG } from './boot.js';
+import { shellQuote } from '../host/shell.js';
 
 export interface ValidateResult {
   summary: string;
@@ -41,10 +42,6 @@ export const GUEST_DIAGNOSTICS: readonly [string, string][] = [
     'command -v systemd-analyze >/dev/null && { systemd-analyze time; systemd-analyze blame --no-pager | head -30; }',
   ],
 ];
-
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The script run in the guest: goss, then the diagnostics, all into the share. No input reaches it unquoted. */
 export function guestScript(argv: readonly string[]): string {
