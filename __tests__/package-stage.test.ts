@@ -1,16 +1,13 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config.js';
 import type { StageContext } from '../src/context.js';
-import { cliInputs } from '../src/entry.js';
 import { StageError } from '../src/errors.js';
-import { StageLog, type Exec, type ExecOptions } from '../src/host/exec.js';
-import { ConsoleReporter } from '../src/host/reporter.js';
-import { outputPaths } from '../src/paths.js';
+import type { Exec, ExecOptions } from '../src/host/exec.js';
 import { packageStage } from '../src/stages/package.js';
-import { ResourceTracker } from '../src/state.js';
+import type { ResourceTracker } from '../src/state.js';
+import { stageRun } from './support/stage-run.js';
 
 const hello = join(import.meta.dirname, '..', 'examples', 'hello');
 let scratch: string;
@@ -33,34 +30,17 @@ function fakeExec(buildLines: string[], buildExit: number, seen: (readonly strin
 
 function context(workingDirectory: string, exec: Exec): { ctx: StageContext; resources: ResourceTracker } {
   scratch = mkdtempSync(join(tmpdir(), 'dvc-package-stage-'));
-  const reporter = new ConsoleReporter(() => undefined);
-  const resources = new ResourceTracker(join(scratch, 'resources.json'));
-  const config = parseConfig(
-    cliInputs(['--working-directory', workingDirectory, '--build-release', 'trixie', '--validate', 'false']),
-    {
-      cwd: scratch,
-      defaultOutputDir: join(scratch, 'out'),
-      hostMirror: 'http://mirror.example/debian',
-      hostArchitecture: 'amd64',
-      cpus: 2,
-      randomPassword: () => 'x',
-    },
-  );
-  const paths = outputPaths(config.outputDir);
-  mkdirSync(paths.logs, { recursive: true });
-  const deps = {
-    exec,
-    reporter,
-    resources,
-    env: { PATH: process.env.PATH },
-    github: undefined,
+  const { ctx, resources } = stageRun({
+    scratch,
+    name: 'out',
+    logName: 'package',
+    flags: ['--working-directory', workingDirectory, '--build-release', 'trixie'],
+    cwd: scratch,
+    hostMirror: 'http://mirror.example/debian',
     cacheDir: join(scratch, 'cache'),
-  };
-  const log = new StageLog(join(paths.logs, 'package.log'), (s) => s);
-  return {
-    ctx: { config, deps, results: {}, paths, log, signal: new AbortController().signal, progress: () => undefined },
-    resources,
-  };
+    exec: () => exec,
+  });
+  return { ctx, resources };
 }
 
 describe('package stage with a stand-in mmdebstrap', () => {

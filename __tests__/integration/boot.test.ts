@@ -1,20 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config.js';
-import type { Deps, Results, StageContext } from '../../src/context.js';
-import { cacheDirectory, cliInputs } from '../../src/entry.js';
+import type { Results } from '../../src/context.js';
 import { StageError } from '../../src/errors.js';
-import { HostExec, StageLog } from '../../src/host/exec.js';
-import { hostDebianMirror } from '../../src/host/mirror.js';
-import type { AnnotationProps, Reporter } from '../../src/host/reporter.js';
-import { outputPaths } from '../../src/paths.js';
 import { boot, type BootResult } from '../../src/stages/boot.js';
 import { install, type BootSpec, type InstallResult } from '../../src/stages/install.js';
-import { ResourceTracker, type Resource } from '../../src/state.js';
 import { blankDisk, breakFstab, readImageFile, withAppend } from '../support/images.js';
 import { processesMentioning } from '../support/leftovers.js';
+import { stageRun, type StageRun } from '../support/stage-run.js';
 
 /*
  * The real boot stage (QEMU under TCG, the console watcher) on a good mmdebstrap image and on
@@ -30,101 +24,11 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-class QuietReporter implements Reporter {
-  readonly onGitHub = false;
-  readonly lines: string[] = [];
-  info(message: string): void {
-    this.lines.push(message);
-  }
-  notice(): void {}
-  warning(message: string, _props?: AnnotationProps): void {
-    this.lines.push(`warning: ${message}`);
-  }
-  error(message: string, _props?: AnnotationProps): void {
-    this.lines.push(`error: ${message}`);
-  }
-  group<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-  setOutput(): void {}
-  setSecret(): void {}
-  redact(text: string): string {
-    return text;
-  }
-  async writeSummary(): Promise<void> {}
-}
-
-/** Remembers everything ever registered, so that the test can check each one is gone. */
-class RecordingTracker extends ResourceTracker {
-  readonly everAdded: Resource[] = [];
-  override add(resource: Resource): number {
-    this.everAdded.push(resource);
-    return super.add(resource);
-  }
-}
-
-interface Run {
-  name: string;
-  ctx: StageContext;
-  resources: RecordingTracker;
-  progress: string[];
-  outputDir: string;
-}
+type Run = StageRun;
 
 function setUp(name: string, flags: string[], results: Results = {}): Run {
-  const outputDir = join(scratch, name);
-  const reporter = new QuietReporter();
-  const resources = new RecordingTracker(join(scratch, `${name}-resources.json`));
-  const deps: Deps = {
-    exec: new HostExec(reporter, resources),
-    reporter,
-    resources,
-    env: process.env,
-    github: undefined,
-    cacheDir: cacheDirectory(),
-  };
-  const config: Config = parseConfig(
-    cliInputs([
-      '--working-directory',
-      join(repo, 'examples', 'hello'),
-      '--installer',
-      'mmdebstrap',
-      '--release',
-      'trixie',
-      '--vm-cpus',
-      '2',
-      ...flags,
-      '--output-dir',
-      outputDir,
-      '--validate',
-      'false',
-    ]),
-    {
-      cwd: repo,
-      defaultOutputDir: outputDir,
-      hostMirror: hostDebianMirror(),
-      hostArchitecture: 'amd64',
-      cpus: 2,
-      randomPassword: () => 'dvc-boot-test',
-    },
-  );
-  const paths = outputPaths(outputDir);
-  mkdirSync(paths.logs, { recursive: true });
-  const progress: string[] = [];
-  const log = new StageLog(join(paths.logs, `${name}.log`), (s) => s);
-  const ctx: StageContext = {
-    config,
-    deps,
-    results,
-    paths,
-    log,
-    signal: new AbortController().signal,
-    progress(message) {
-      progress.push(message);
-      log.line(`# ${message}`);
-    },
-  };
-  return { name, ctx, resources, progress, outputDir };
+  const base = ['--working-directory', join(repo, 'examples', 'hello'), '--installer', 'mmdebstrap', '--release', 'trixie'];
+  return stageRun({ scratch, name, flags: [...base, '--vm-cpus', '2', ...flags], results, cwd: repo, password: 'dvc-boot-test' });
 }
 
 /** Nothing of the run is left: no QEMU, no scratch dir, nothing in the resource file. */

@@ -8,15 +8,9 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Log } from 'sarif';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config.js';
-import type { Deps, StageContext } from '../../src/context.js';
-import { cliInputs } from '../../src/entry.js';
 import { StageError } from '../../src/errors.js';
-import { HostExec, StageLog } from '../../src/host/exec.js';
-import type { AnnotationProps, Reporter } from '../../src/host/reporter.js';
-import { outputPaths } from '../../src/paths.js';
 import { lint, type LintResult } from '../../src/stages/lint.js';
-import { ResourceTracker } from '../../src/state.js';
+import { RecordingReporter, stageRun } from '../support/stage-run.js';
 
 /*
  * Runs the lint stage with the real shellcheck over __tests__/fixtures/lint/project, whose every
@@ -26,40 +20,15 @@ import { ResourceTracker } from '../../src/state.js';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'lint', 'project');
 
-/** Records what the stage reports, so that annotations can be compared exactly. */
-class RecordingReporter implements Reporter {
-  readonly onGitHub = false;
-  readonly annotations: { kind: 'error' | 'warning' | 'notice'; message: string; props: AnnotationProps | undefined }[] = [];
-  readonly lines: string[] = [];
-  info(message: string): void {
-    this.lines.push(message);
-  }
-  notice(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ kind: 'notice', message, props });
-  }
-  warning(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ kind: 'warning', message, props });
-  }
-  error(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ kind: 'error', message, props });
-  }
-  group<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-  setOutput(): void {}
-  setSecret(): void {}
-  redact(text: string): string {
-    return text;
-  }
-  async writeSummary(): Promise<void> {}
-
-  /** The findings' annotations as "kind file:line:column-endColumn code" (pipeline-level annotations have no SC title). */
+/** Records what the stage reports; findings() lists shellcheck's annotations. */
+class LintReporter extends RecordingReporter {
+  /** The findings' annotations as "level file:line:column-endColumn code" (pipeline-level annotations have no SC title). */
   findings(): string[] {
     return this.annotations
       .filter((a) => /^SC\d+ /.test(a.props?.title ?? ''))
       .map(
-        ({ kind, props }) =>
-          `${kind} ${props?.file}:${props?.startLine}:${props?.startColumn}-${props?.endColumn} ${props?.title?.split(' ')[0]}`,
+        ({ level, props }) =>
+          `${level} ${props?.file}:${props?.startLine}:${props?.startColumn}-${props?.endColumn} ${props?.title?.split(' ')[0]}`,
       );
   }
 }
@@ -103,7 +72,7 @@ function stageProject(): void {
 interface Run {
   result?: LintResult;
   error?: StageError;
-  reporter: RecordingReporter;
+  reporter: LintReporter;
   out: string;
 }
 
@@ -114,58 +83,25 @@ async function runLint(flags: readonly string[], env: NodeJS.ProcessEnv = proces
   // The CLI's default output directory lies inside the working directory, with the last run's files in it:
   // discovery must not walk into it. Each test reads its reports before the next run overwrites them.
   const out = join(workingDirectory, 'debian-vm-ci-out');
-  const config = parseConfig(
-    cliInputs([
-      '--working-directory',
-      workingDirectory,
-      '--output-dir',
-      out,
-      '--validate',
-      'false',
-      '--lint-paths',
-      'hooks/*.inc',
-      '--lint-exclude',
-      'legacy',
-      ...flags,
-    ]),
-    {
-      cwd: workingDirectory,
-      defaultOutputDir: out,
-      hostMirror: undefined,
-      hostArchitecture: 'amd64',
-      cpus: 2,
-      randomPassword: () => 'not-used',
-    },
-  );
-  const reporter = new RecordingReporter();
-  const resources = new ResourceTracker(join(scratch, `resources-${runCount}.json`));
-  const deps: Deps = {
-    exec: new HostExec(reporter, resources),
-    reporter,
-    resources,
-    env,
-    github: undefined,
+  const { ctx, reporter } = stageRun({
+    scratch,
+    name: `lint-${runCount}`,
+    logName: 'lint',
+    outputDir: out,
+    flags: ['--working-directory', workingDirectory, '--lint-paths', 'hooks/*.inc', '--lint-exclude', 'legacy', ...flags],
+    cwd: workingDirectory,
+    hostMirror: undefined,
     cacheDir: join(scratch, 'cache'),
-  };
-  const paths = outputPaths(config.outputDir);
-  mkdirSync(paths.logs, { recursive: true });
-  const log = new StageLog(join(paths.logs, 'lint.log'), (s) => s);
-  const ctx: StageContext = {
-    config,
-    deps,
-    results: {},
-    paths,
-    log,
-    signal: new AbortController().signal,
-    progress: (message) => log.line(`# ${message}`),
-  };
+    env,
+    reporter: new LintReporter(),
+  });
   try {
     return { result: await lint.run(ctx), reporter, out };
   } catch (error) {
     if (!(error instanceof StageError)) throw error;
     return { error, reporter, out };
   } finally {
-    await log.close();
+    await ctx.log.close();
   }
 }
 
@@ -230,7 +166,7 @@ describe('lint stage with the real shellcheck', () => {
   it('titles annotations with code and severity and links the wiki', () => {
     const release = run.reporter.annotations.find((a) => a.props?.file === 'project/bin/release');
     expect(release).toEqual({
-      kind: 'error',
+      level: 'error',
       message: 'Braces are required for positionals over 9, e.g. ${10}. See https://www.shellcheck.net/wiki/SC1037',
       props: { title: 'SC1037 (error)', file: 'project/bin/release', startLine: 3, endLine: 3, startColumn: 17, endColumn: 17 },
     });
@@ -300,7 +236,7 @@ describe('lint inputs', () => {
   it('warns about a lint-paths pattern that matches nothing', async () => {
     const run = await runLint(['--lint-fail-on', 'never', '--lint-paths', 'hooks/*.inc,tools/typo-*.sh']);
     expect(run.reporter.annotations).toContainEqual({
-      kind: 'warning',
+      level: 'warning',
       message: `lint-paths pattern 'tools/typo-*.sh' matches no file in ${project}`,
       props: { title: 'debian-vm-ci: lint-paths' },
     });

@@ -1,19 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config.js';
-import type { Deps, StageContext } from '../../src/context.js';
-import { cacheDirectory, cliInputs } from '../../src/entry.js';
 import { StageError } from '../../src/errors.js';
-import { HostExec, StageLog } from '../../src/host/exec.js';
-import { hostDebianMirror } from '../../src/host/mirror.js';
-import type { AnnotationProps, Reporter } from '../../src/host/reporter.js';
-import { outputPaths } from '../../src/paths.js';
 import { packageStage, type PackageResult } from '../../src/stages/package.js';
-import { ResourceTracker } from '../../src/state.js';
+import { stageRun, type StageRun } from '../support/stage-run.js';
 
 /*
  * Real builds with mmdebstrap against the host's Debian mirror. The build environments are kept in
@@ -26,81 +19,11 @@ const fixtures = join(repo, '__tests__', 'fixtures', 'package');
 const scratch = mkdtempSync(join(tmpdir(), 'dvc-package-it-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-class RecordingReporter implements Reporter {
-  readonly onGitHub = false;
-  readonly annotations: { level: string; message: string; props?: AnnotationProps }[] = [];
-  readonly lines: string[] = [];
-  info(message: string): void {
-    this.lines.push(message);
-  }
-  notice(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ level: 'notice', message, props });
-  }
-  warning(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ level: 'warning', message, props });
-  }
-  error(message: string, props?: AnnotationProps): void {
-    this.annotations.push({ level: 'error', message, props });
-  }
-  group<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-  setOutput(): void {}
-  setSecret(): void {}
-  redact(text: string): string {
-    return text;
-  }
-  async writeSummary(): Promise<void> {}
+function setUp(name: string, flags: string[]): StageRun {
+  return stageRun({ scratch, name, logName: 'package', flags, cwd: repo });
 }
 
-interface Run {
-  ctx: StageContext;
-  reporter: RecordingReporter;
-  resources: ResourceTracker;
-  progress: string[];
-  outputDir: string;
-}
-
-function setUp(name: string, flags: string[]): Run {
-  const outputDir = join(scratch, name);
-  const reporter = new RecordingReporter();
-  const resources = new ResourceTracker(join(scratch, `${name}-resources.json`));
-  const deps: Deps = {
-    exec: new HostExec(reporter, resources),
-    reporter,
-    resources,
-    env: process.env,
-    github: undefined,
-    cacheDir: cacheDirectory(),
-  };
-  const config: Config = parseConfig(cliInputs([...flags, '--output-dir', outputDir, '--validate', 'false']), {
-    cwd: repo,
-    defaultOutputDir: outputDir,
-    hostMirror: hostDebianMirror(),
-    hostArchitecture: 'amd64',
-    cpus: 2,
-    randomPassword: () => 'not-used',
-  });
-  const paths = outputPaths(outputDir);
-  mkdirSync(paths.logs, { recursive: true });
-  const progress: string[] = [];
-  const log = new StageLog(join(paths.logs, 'package.log'), (s) => s);
-  const ctx: StageContext = {
-    config,
-    deps,
-    results: {},
-    paths,
-    log,
-    signal: new AbortController().signal,
-    progress(message) {
-      progress.push(message);
-      log.line(`# ${message}`);
-    },
-  };
-  return { ctx, reporter, resources, progress, outputDir };
-}
-
-async function build(run: Run): Promise<PackageResult> {
+async function build(run: StageRun): Promise<PackageResult> {
   try {
     return await packageStage.run(run.ctx);
   } finally {
