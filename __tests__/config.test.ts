@@ -101,6 +101,7 @@ describe('parseConfig', () => {
     ['accel', 'hvf', /one of auto, kvm, tcg/],
     ['installer', 'debootstrap', /one of grml-debootstrap, mmdebstrap, command/],
     ['isolation', 'docker', /one of auto, vm, chroot/],
+    ['builder-backend', 'docker', /one of auto, kvm, uml, qemu/],
     ['firmware', 'coreboot', /one of bios, uefi/],
     ['architecture', 'i386', /one of amd64, arm64/],
     ['lint', 'yes', /true or false/],

@@ -44,6 +44,12 @@ describe('buildEnvKey', () => {
     expect(buildEnvKey({ ...base, now: new Date('2026-11-23T00:00:01Z') })).toBe(key);
   });
 
+  it('keeps a separate environment for a snapshot mirror (check-valid-until false), and the usual key otherwise', () => {
+    const key = buildEnvKey(base);
+    expect(buildEnvKey({ ...base, checkValidUntil: true })).toBe(key);
+    expect(buildEnvKey({ ...base, checkValidUntil: false })).not.toBe(key);
+  });
+
   it('pads the week', () => {
     expect(buildEnvKey({ ...base, release: 'bookworm', now: new Date('2026-01-05T00:00:00Z') })).toMatch(
       /^bookworm-amd64-2026w02-/,
@@ -86,7 +92,9 @@ describe('pruneBuildEnvs', () => {
 
 describe('mmdebstrap argv', () => {
   it('creates the environment in unshare mode from the buildd variant, with the mirror last', () => {
-    expect(createEnvArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, target: '/c/env.tar' })).toEqual([
+    expect(
+      createEnvArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, target: '/c/env.tar', checkValidUntil: true }),
+    ).toEqual([
       'mmdebstrap',
       '--mode=unshare',
       '--variant=buildd',
@@ -102,15 +110,26 @@ describe('mmdebstrap argv', () => {
   });
 
   it("leaves the mirror to mmdebstrap's default when none is configured", () => {
-    expect(createEnvArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', target: 't.tar' }).slice(-2)).toEqual([
+    expect(
+      createEnvArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', target: 't.tar', checkValidUntil: true }).slice(-2),
+    ).toEqual(['bookworm', 't.tar']);
+    expect(buildArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', checkValidUntil: true }).slice(-2)).toEqual([
       'bookworm',
-      't.tar',
+      '/dev/null',
     ]);
-    expect(buildArgv({ release: 'bookworm', architecture: 'arm64', mirror: '' }).slice(-2)).toEqual(['bookworm', '/dev/null']);
+  });
+
+  it('lets apt accept expired Release files only when check-valid-until is false', () => {
+    const opt = '--aptopt=Acquire::Check-Valid-Until "false"';
+    const env = { release: 'sid', architecture: 'amd64', mirror: MIRROR, target: 't.tar' };
+    expect(createEnvArgv({ ...env, checkValidUntil: false })).toContain(opt);
+    expect(createEnvArgv({ ...env, checkValidUntil: true })).not.toContain(opt);
+    expect(buildArgv({ ...env, checkValidUntil: false })).toContain(opt);
+    expect(buildArgv({ ...env, checkValidUntil: true })).not.toContain(opt);
   });
 
   it('builds in a throwaway chroot (target /dev/null) with constant hooks that use relative paths only', () => {
-    const argv = buildArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR });
+    const argv = buildArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, checkValidUntil: true });
     expect(argv).toEqual([
       'mmdebstrap',
       '--mode=unshare',

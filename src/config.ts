@@ -50,6 +50,10 @@ export interface Config {
   readonly installCommand: string;
   readonly installerArgs: readonly string[];
   readonly isolation: Isolation;
+  /** false: apt accepts Release files past Valid-Until (snapshot mirrors). */
+  readonly checkValidUntil: boolean;
+  /** The builder VM's backend, named as debos' fakemachine names them. */
+  readonly builderBackend: 'auto' | 'kvm' | 'uml' | 'qemu';
   readonly packages: readonly string[];
   readonly imageSizeBytes: number;
   /** As given (normalised), for installers that take a size string. */
@@ -386,7 +390,9 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     installer,
     installCommand,
     installerArgs: shellWords('installer-args', get('installer-args')),
+    checkValidUntil: boolean('check-valid-until', get('check-valid-until')),
     isolation: oneOf('isolation', get('isolation').trim(), ['auto', 'vm', 'chroot'] as const),
+    builderBackend: oneOf('builder-backend', get('builder-backend').trim(), ['auto', 'kvm', 'uml', 'qemu'] as const),
     packages: packageList('packages', get('packages')),
     imageSizeBytes: size('image-size', get('image-size'), 256 * 1024 ** 2, 2 * 1024 ** 4),
     imageSize: get('image-size').trim().toUpperCase().replace(/I?B$/, ''),
@@ -444,6 +450,7 @@ export const INPUT_NAMES = [
   'host-release',
   'architecture',
   'mirror',
+  'check-valid-until',
   'accel',
   'lint',
   'lint-paths',
@@ -462,6 +469,7 @@ export const INPUT_NAMES = [
   'install-command',
   'installer-args',
   'isolation',
+  'builder-backend',
   'packages',
   'image-size',
   'hostname',

@@ -85,6 +85,8 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
     }
   } finally {
     await results.boot?.vm.shutdown('pipeline end').catch(() => undefined);
+    // The stages' working files under the output dir (builder job, conversion probes) are not reports.
+    rmSync(paths.work, { recursive: true, force: true });
   }
   const result = writeReports(paths, config, records, results, started, deps, failed);
   deps.reporter.setOutput('result', result.status);

@@ -28,6 +28,7 @@ function runCli(args: string[]): { status: number; out: string; result: Record<s
   // Nothing left behind, whatever the verdict.
   expect(processesMentioning(dir)).toEqual([]);
   expect(scratchDirs().filter((d) => !before.includes(d))).toEqual([]);
+  expect(existsSync(join(dir, '.work')), 'the working files under the output dir').toBe(false);
   // The root password never appears in the log or in any report.
   expect(out).not.toContain(PASSWORD);
   expect(filesContaining(dir, PASSWORD)).toEqual([]);
@@ -104,5 +105,45 @@ describe('the pipeline end to end', () => {
     expect(serial).toMatch(/\/dev\/vda1: clean/);
     expect(serial).toMatch(/login: /);
     expect((result.goss as { failures: number }).failures).toBe(0);
+  });
+
+  it('runs an install-command in a QEMU/TCG builder: device-mapper, the apt proxy and the job dir work there', () => {
+    const { status, result, out, dir } = runCli([
+      '--working-directory',
+      'examples/hello',
+      '--lint',
+      'false',
+      '--build-package',
+      'false',
+      '--validate',
+      'false',
+      '--installer',
+      'command',
+      '--install-command',
+      readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8'),
+      '--builder-backend',
+      'qemu',
+      '--image-size',
+      '512M',
+      '--upload-image',
+      'never',
+    ]);
+    expect(out).toMatch(/command for trixie in a QEMU\/TCG builder/);
+    // The builder's console (the command's output included) is in the install log.
+    expect(readFileSync(join(dir, 'logs', 'install.log'), 'utf8')).toContain('partition-only image done');
+    const stages = result.stages as Stage[];
+    expect(stages.map((s) => `${s.name}:${s.status}`).slice(3, 5), out.slice(-3000)).toEqual(['install:passed', 'boot:failed']);
+    // The image has no boot loader on purpose: the firmware says so and the run fails at once.
+    expect(status).toBe(1);
+    expect(stages[4].error).toMatch(/the firmware found nothing to boot/);
+    // What the command made in the builder came back intact: a partition at 1 MiB holding an ext4
+    // file system with the package apt fetched through the run's proxy.
+    const image = join(dir, 'image', 'qemu.img');
+    const disk = join(work, 'partition.img');
+    spawnSync('dd', [`if=${image}`, `of=${disk}`, 'bs=1M', 'skip=1', 'conv=sparse', 'status=none']);
+    const ls = spawnSync('debugfs', ['-R', 'ls -l /', disk], { encoding: 'utf8' });
+    expect(ls.stdout).toMatch(/hello_[\w.~+-]+_amd64\.deb/);
+    const release = spawnSync('debugfs', ['-R', 'cat /release', disk], { encoding: 'utf8' });
+    expect(release.stdout.trim()).toBe('trixie');
   });
 });

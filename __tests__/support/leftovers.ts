@@ -21,7 +21,7 @@ export function scratchDirs(): string[] {
   const list = (dir: string): string[] => {
     try {
       return readdirSync(dir)
-        .filter((n) => /^dvc-(vm|install|uml)-/.test(n))
+        .filter((n) => /^dvc-(vm|install|uml|builder)-/.test(n))
         .map((n) => `${dir}/${n}`);
     } catch {
       return [];

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import type { Architecture } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
+import { validityAptopts } from '../host/mirror.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
+import { kernelPackage, serialConsole } from '../install/common.js';
 import { isoWeek } from '../package/build-env.js';
+import { qemuBinary, qemuPackage } from '../vm/qemu.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, UML_LAUNCHER } from './recipe.js';
 
 export const UML_KERNEL = '/usr/bin/linux.uml';
@@ -12,6 +17,24 @@ export const SLIRP_HELPER = '/usr/bin/libslirp-helper';
 
 /** The builder's backend, chosen like debos' fakemachine chooses: native speed where possible. */
 export type BuilderBackend = 'uml' | 'qemu-kvm' | 'qemu-tcg';
+
+export const BACKEND_LABEL: Record<BuilderBackend, string> = {
+  uml: 'User-Mode Linux',
+  'qemu-kvm': 'QEMU/KVM',
+  'qemu-tcg': 'QEMU/TCG',
+};
+
+/** The builder's packages for an architecture: the recipe's list plus a kernel (and initramfs) for QEMU. */
+export function builderPackages(arch: Architecture): string[] {
+  return [...BUILDER_PACKAGES, kernelPackage(arch), 'initramfs-tools'];
+}
+
+/** The builder image: a disk (ext4, no partition table) and, for QEMU, the kernel and initrd from its /boot. */
+export interface BuilderImage {
+  disk: string;
+  kernel: string;
+  initrd: string;
+}
 
 function umlVersion(): string {
   try {
@@ -22,32 +45,36 @@ function umlVersion(): string {
 }
 
 /** The cache key of a builder image: what it is made of, so a changed recipe never reuses a stale one. */
-export function builderKey(hostRelease: string, arch: string, mirror: string, week: string): string {
+export function builderKey(hostRelease: string, arch: Architecture, mirror: string, week: string): string {
   const recipe = createHash('sha256')
-    .update([BUILDER_PACKAGES.join(','), JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, CUSTOMIZE_HOOK, mirror, umlVersion()].join('\0'))
+    .update(
+      [builderPackages(arch).join(','), JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, CUSTOMIZE_HOOK, mirror, umlVersion()].join('\0'),
+    )
     .digest('hex')
     .slice(0, 12);
   return `${hostRelease}-${arch}-${week}-${recipe}`;
 }
 
 /**
- * The builder VM's disk: a Debian host-release system with grml-debootstrap, udev and systemd,
- * built once with mmdebstrap and kept in the cache directory (and the GitHub cache).
+ * The builder VM's disk: a Debian host-release system with grml-debootstrap, udev, systemd and a
+ * kernel, built once with mmdebstrap and kept in the cache directory (and the GitHub cache). The
+ * same image serves every backend: UML brings its own kernel and modules, QEMU boots the image's.
  */
-export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, work: string): Promise<string> {
+export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, work: string): Promise<BuilderImage> {
   const { config, deps, progress } = ctx;
   const dir = join(deps.cacheDir, 'builder');
   const week = isoWeek(new Date());
   const key = builderKey(
     config.hostRelease,
     config.architecture,
-    config.mirror,
+    config.checkValidUntil ? config.mirror : `${config.mirror} (no Valid-Until check)`,
     `${week.year}w${String(week.week).padStart(2, '0')}`,
   );
   const image = join(dir, `${key}.img`);
-  if (existsSync(image)) {
+  const built: BuilderImage = { disk: image, kernel: join(dir, `${key}.vmlinuz`), initrd: join(dir, `${key}.initrd`) };
+  if (existsSync(image) && existsSync(built.kernel) && existsSync(built.initrd)) {
     progress(`builder image from the cache: ${image}`);
-    return image;
+    return built;
   }
   progress(`building the builder image (${config.hostRelease}, grml-debootstrap from the archive): not in the cache`);
   const files = join(work, 'builder-files');
@@ -57,20 +84,23 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
   writeFileSync(join(files, 'dvc-job.service'), JOB_UNIT);
   writeFileSync(join(files, 'customize.sh'), CUSTOMIZE_HOOK, { mode: 0o755 });
   const rootfs = join(work, 'builder-rootfs');
+  const bootOut = join(work, 'builder-boot');
+  mkdirSync(bootOut, { recursive: true });
   const argv = [
     'mmdebstrap',
     '--mode=root',
     '--variant=apt',
     `--architectures=${config.architecture}`,
-    `--include=${BUILDER_PACKAGES.join(',')}`,
+    `--include=${builderPackages(config.architecture).join(',')}`,
     `--aptopt=Acquire::http::Proxy "http://127.0.0.1:${proxyPort}/"`,
     '--aptopt=APT::Install-Recommends "false"',
+    ...validityAptopts(config.checkValidUntil),
     '--dpkgopt=force-unsafe-io',
     '--dpkgopt=path-exclude=/usr/share/man/*',
     '--dpkgopt=path-exclude=/usr/share/doc/*',
     '--dpkgopt=path-include=/usr/share/doc/*/copyright',
     '--dpkgopt=path-exclude=/usr/share/locale/*',
-    `--customize-hook=${join(files, 'customize.sh')} "$1" ${files}`,
+    `--customize-hook=${join(files, 'customize.sh')} "$1" ${files} ${bootOut}`,
     config.hostRelease,
     rootfs,
     ...(config.mirror ? [config.mirror] : []),
@@ -78,42 +108,64 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
   try {
     await deps.exec.run(argv, { stage: 'install', privileged: true, log: ctx.log, timeoutSeconds: 1800, signal: ctx.signal });
     mkdirSync(dir, { recursive: true });
-    const partial = `${image}.partial`;
+    const partial = `${image}.${process.pid}.partial`;
     await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-builder', '-d', rootfs, partial, '4G'], {
       stage: 'install',
       privileged: true,
       log: ctx.log,
       timeoutSeconds: 600,
     });
+    // The kernel is mode 0600 in the image; the hook copied it out as root.
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-      await deps.exec.run(['chown', `${process.getuid()}`, partial], { stage: 'install', privileged: true });
+      await deps.exec.run(['chown', '-R', `${process.getuid()}`, partial, bootOut], { stage: 'install', privileged: true });
     }
+    renameSync(join(bootOut, 'vmlinuz'), built.kernel);
+    renameSync(join(bootOut, 'initrd.img'), built.initrd);
     renameSync(partial, image);
   } finally {
     await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true, check: false });
   }
   for (const old of readdirSync(dir)) {
-    if (old.startsWith(`${config.hostRelease}-${config.architecture}-`) && old !== `${key}.img`)
+    if (old.startsWith(`${config.hostRelease}-${config.architecture}-`) && !old.startsWith(`${key}.`))
       rmSync(join(dir, old), { force: true });
   }
-  return image;
+  return built;
 }
 
 /**
- * Picks the builder backend. User-Mode Linux runs the builder's code natively without KVM or root,
- * so it is the backend wherever it exists (x86_64). A QEMU backend (faster with KVM, or the TCG
- * fallback on other architectures) is not built yet: there the install stage says so.
+ * Picks the builder backend as debos' fakemachine does: QEMU with KVM when the accel stage proved
+ * KVM usable; else User-Mode Linux, which runs the builder's code natively without KVM or root
+ * (x86_64 only); else QEMU with TCG. `builder-backend` overrides the choice.
  */
 export async function chooseBuilderBackend(ctx: StageContext): Promise<BuilderBackend> {
-  if (ctx.config.architecture === 'amd64' && process.arch === 'x64') {
+  const { config } = ctx;
+  const kvm = ctx.results.accel?.accel === 'kvm';
+  const umlPossible = config.architecture === 'amd64' && process.arch === 'x64';
+  const want = config.builderBackend;
+  if (want === 'kvm' && !kvm) {
+    throw new StageError(
+      'install',
+      `builder-backend is kvm but KVM is not usable here (${ctx.results.accel?.summary ?? 'accel did not run'}); use auto, uml or qemu`,
+      'infrastructure',
+    );
+  }
+  if (want === 'uml' && !umlPossible) {
+    throw new StageError(
+      'install',
+      `builder-backend is uml but User-Mode Linux builds ${config.architecture} systems only on x86_64 hosts with architecture amd64`,
+      'infrastructure',
+    );
+  }
+  if (want === 'uml' || (want === 'auto' && !kvm && umlPossible)) {
     await ensureHostTools(ctx.deps, 'install', 'the User-Mode Linux builder', [
       { command: UML_KERNEL, package: 'user-mode-linux' },
       { command: SLIRP_HELPER, package: 'libslirp-helper' },
       { command: 'python3', package: 'python3-minimal' },
     ]);
     if (findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) return 'uml';
+    if (want === 'uml') throw new StageError('install', 'builder-backend is uml but user-mode-linux could not be installed');
   }
-  return ctx.results.accel?.accel === 'kvm' ? 'qemu-kvm' : 'qemu-tcg';
+  return kvm ? 'qemu-kvm' : 'qemu-tcg';
 }
 
 /** Where UML keeps its memory and copy-on-write files: tmpfs makes the guest's fsyncs nearly free. */
@@ -135,45 +187,124 @@ export interface BuilderJob {
   timeoutSeconds: number;
 }
 
-/** Runs job.sh in a UML builder; returns its exit status. Console lines go to the stage log and progress. */
-export async function runUmlJob(ctx: StageContext, builderImage: string, job: BuilderJob, work: string): Promise<number> {
-  const { deps, progress } = ctx;
+/** The QEMU command line of a builder VM: the image's own kernel, job dir over 9p, console on stdout. */
+export function qemuBuilderArgv(
+  arch: Architecture,
+  accel: 'kvm' | 'tcg',
+  image: BuilderImage,
+  files: { cow: string; scratch: string; jobDir: string },
+): string[] {
+  const x86 = arch === 'amd64';
+  return [
+    qemuBinary(arch),
+    '-name',
+    'debian-vm-ci-builder',
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    x86 ? 'q35' : 'virt',
+    '-accel',
+    accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu',
+    accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(availableParallelism()),
+    '-m',
+    '2048',
+    '-display',
+    'none',
+    '-chardev',
+    'stdio,id=con0,signal=off',
+    '-serial',
+    'chardev:con0',
+    '-drive',
+    `file=${files.cow},if=virtio,format=qcow2,cache=unsafe`,
+    '-drive',
+    `file=${files.scratch},if=virtio,format=raw,cache=unsafe`,
+    '-netdev',
+    'user,id=net0',
+    '-device',
+    'virtio-net-pci,netdev=net0,romfile=',
+    '-device',
+    'virtio-rng-pci',
+    '-virtfs',
+    `local,path=${files.jobDir},mount_tag=dvcjob,security_model=none,id=dvcjob`,
+    '-kernel',
+    image.kernel,
+    '-initrd',
+    image.initrd,
+    '-append',
+    `root=/dev/vda rw console=${serialConsole(arch)},115200 net.ifnames=0 dvc.job=/job systemd.show_status=0 quiet`,
+    '-no-reboot',
+  ];
+}
+
+/**
+ * Runs job.sh in a builder VM of the given backend; returns its exit status. Console lines go to
+ * the stage log, the installer's milestones to progress, with a heartbeat in quiet phases.
+ */
+export async function runBuilderJob(
+  ctx: StageContext,
+  backend: BuilderBackend,
+  builder: BuilderImage,
+  job: BuilderJob,
+  work: string,
+): Promise<number> {
+  const { config, deps, progress } = ctx;
   const fast = fastScratchDir(work);
-  const runDir = fast === work ? work : join(fast, `dvc-uml-${process.pid}-${Date.now()}`);
+  const runDir = fast === work ? work : join(fast, `dvc-builder-${process.pid}-${Date.now()}`);
   mkdirSync(runDir, { recursive: true });
-  const runId = runDir === work ? undefined : deps.resources.add({ kind: 'dir', name: 'uml scratch', path: runDir });
+  const runId = runDir === work ? undefined : deps.resources.add({ kind: 'dir', name: 'builder scratch', path: runDir });
   const scratch = join(runDir, 'scratch.img');
-  const cow = join(runDir, 'root.cow');
-  const launcher = join(work, 'uml-launcher.py');
-  writeFileSync(launcher, UML_LAUNCHER);
   try {
     await deps.exec.run(['truncate', '-s', String(job.scratchBytes), scratch], { stage: 'install' });
     await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-scratch', scratch], { stage: 'install', log: ctx.log });
-    const argv = [
-      'python3',
-      launcher,
-      SLIRP_HELPER,
-      UML_KERNEL,
-      `ubd0=${cow},${builderImage}`,
-      `ubd1=${scratch}`,
-      'root=/dev/ubda',
-      'rw',
-      'mem=2G',
-      'con=null',
-      'con0=null,fd:1',
-      'ssl=null',
-      'vec0:transport=fd,fd=3,vec=0',
-      `dvc.job=${job.jobDir}`,
-      'systemd.show_status=0',
-      'quiet',
-    ];
+    let argv: string[];
+    if (backend === 'uml') {
+      const launcher = join(work, 'uml-launcher.py');
+      writeFileSync(launcher, UML_LAUNCHER);
+      argv = [
+        'python3',
+        launcher,
+        SLIRP_HELPER,
+        UML_KERNEL,
+        `ubd0=${join(runDir, 'root.cow')},${builder.disk}`,
+        `ubd1=${scratch}`,
+        'root=/dev/ubda',
+        'rw',
+        'mem=2G',
+        'con=null',
+        'con0=null,fd:1',
+        'ssl=null',
+        'vec0:transport=fd,fd=3,vec=0',
+        `dvc.job=${job.jobDir}`,
+        'systemd.show_status=0',
+        'quiet',
+      ];
+    } else {
+      await ensureHostTools(deps, 'install', 'the QEMU builder', [
+        { command: qemuBinary(config.architecture), package: qemuPackage(config.architecture) },
+        { command: 'qemu-img', package: 'qemu-utils' },
+      ]);
+      const cow = join(runDir, 'root.qcow2');
+      await deps.exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', builder.disk, cow], {
+        stage: 'install',
+        log: ctx.log,
+      });
+      argv = qemuBuilderArgv(config.architecture, backend === 'qemu-kvm' ? 'kvm' : 'tcg', builder, {
+        cow,
+        scratch,
+        jobDir: job.jobDir,
+      });
+    }
     let lastLine = '';
     let lastProgress = performance.now();
-    const proc = deps.exec.start('uml builder', argv, {
+    const proc = deps.exec.start(`${backend} builder`, argv, {
       log: ctx.log,
       env: { ...deps.env, TMPDIR: runDir },
       onLine: (line) => {
-        const l = line.replace(/\x1b\[[0-9;]*m/g, '').trim(); // eslint-disable-line no-control-regex
+        // Terminal control sequences the guest's getty and systemd write (CSI, OSC) are not text.
+        const l = line.replace(/\x1b\[[0-9;?!]*[A-Za-z]|\x1b\][^\x07]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-Za-z]?/g, '').trim(); // eslint-disable-line no-control-regex
         if (l) lastLine = l;
         if (/^\[builder |^I: |^\* |^Executing stage |grml-debootstrap|Installation finished|^E: /.test(l)) {
           progress(l.slice(0, 160));
@@ -203,7 +334,10 @@ export async function runUmlJob(ctx: StageContext, builderImage: string, job: Bu
     if (ctx.signal.aborted) throw new StageError('install', 'cancelled');
     const exitFile = join(job.jobDir, 'exit-code');
     if (!existsSync(exitFile)) {
-      throw new StageError('install', `the UML builder stopped (status ${code}) before its job finished; see logs/install.log`);
+      throw new StageError(
+        'install',
+        `the ${BACKEND_LABEL[backend]} builder stopped (status ${code}) before its job finished; see logs/install.log`,
+      );
     }
     return Number(readFileSync(exitFile, 'utf8').trim());
   } finally {

@@ -34,6 +34,7 @@ mkdir -p /job
 if grep -qw hostfs /proc/filesystems; then
   mount -t hostfs none /job -o "$job" || { log "hostfs mount of $job failed"; exit 1; }
 else
+  modprobe 9pnet_virtio 2>/dev/null
   mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 dvcjob /job || { log "9p mount failed"; exit 1; }
 fi
 modprobe dm-mod; modprobe loop max_loop=16
@@ -117,10 +118,15 @@ done
 exit $status
 `;
 
-/** mmdebstrap --customize-hook script; $1 is the root file system, $2 the directory with the files above. */
+/**
+ * mmdebstrap --customize-hook script; $1 is the root file system, $2 the directory with the files
+ * above, $3 where the image's kernel and initrd are copied for QEMU's direct kernel boot.
+ */
 export const CUSTOMIZE_HOOK = `#!/bin/sh
 set -eu
-R="$1"; F="$2"
+R="$1"; F="$2"; B="$3"
+cp "$(ls "$R"/boot/vmlinu[xz]-* | sort -V | tail -n1)" "$B/vmlinuz"
+cp "$(ls "$R"/boot/initrd.img-* | sort -V | tail -n1)" "$B/initrd.img"
 if [ -d /usr/lib/uml/modules ]; then
   mkdir -p "$R/usr/lib/modules"
   cp -a /usr/lib/uml/modules/. "$R/usr/lib/modules/"

@@ -1,6 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** apt's configuration for a snapshot or frozen mirror, whose Release files are past their Valid-Until date. */
+export const NO_VALID_UNTIL_CONF = 'Acquire::Check-Valid-Until "false";\n';
+
+/** mmdebstrap options for check-valid-until (none when apt should check, as it does by default). */
+export function validityAptopts(checkValidUntil: boolean): string[] {
+  return checkValidUntil ? [] : ['--aptopt=Acquire::Check-Valid-Until "false"'];
+}
+
 /** The os-release ID of the host, or undefined. */
 export function hostOsId(root = '/'): string | undefined {
   try {

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
-import { chooseBuilderBackend, ensureBuilderImage, runUmlJob } from '../builder/builder.js';
+import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob } from '../builder/builder.js';
 import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../stages/install.js';
 import { tail } from '../host/exec.js';
@@ -39,6 +39,12 @@ export const INSTALL_JOB = `set -uo pipefail
 . /job/params
 export DEBIAN_FRONTEND=noninteractive
 [ -n "$PROXY" ] && export http_proxy="$PROXY" https_proxy="$PROXY"
+VALIDITY=""
+if [ "$CHECK_VALID_UNTIL" = 0 ]; then
+  # A snapshot mirror: the builder's apt and the target's (through mmdebstrap) accept expired Release files.
+  echo 'Acquire::Check-Valid-Until "false";' > /etc/apt/apt.conf.d/90dvc-valid-until
+  VALIDITY=" --aptopt=/etc/apt/apt.conf.d/90dvc-valid-until"
+fi
 mkdir -p /scratch
 mount -o noatime LABEL=dvc-scratch /scratch || mount -o noatime /dev/ubdb /scratch || mount -o noatime /dev/vdb /scratch || exit 90
 T=/scratch/qemu.img
@@ -54,7 +60,7 @@ case "$INSTALLER" in
     args=(--force --vmfile --vmsize "$VMSIZE" --target "$T" --release "$RELEASE" --hostname "$HOSTNAME"
           --password "$(cat /job/password)" --bootappend "$BOOTAPPEND" --nokernel --packages /job/packages
           --defaultinterfaces --remove-configs
-          --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*")
+          --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*$VALIDITY")
     [ -n "$MIRROR" ] && args+=(--mirror "$MIRROR")
     [ "$VMEFI" = 1 ] && args+=(--vmefi)
     echo "I: grml-debootstrap $(dpkg-query -W -f='\${Version}' grml-debootstrap)"
@@ -87,6 +93,7 @@ export function jobParams(config: Config, proxyUrl: string): string {
     VMEFI: config.firmware === 'uefi' ? '1' : '0',
     BOOTAPPEND: grmlBootAppend(config),
     PROXY: proxyUrl,
+    CHECK_VALID_UNTIL: config.checkValidUntil ? '1' : '0',
   };
   return (
     Object.entries(params)
@@ -108,12 +115,6 @@ export async function installWithBuilder(
     throw new StageError('install', 'isolation: chroot is not available yet; use isolation: vm (or auto)');
   }
   const backend = await chooseBuilderBackend(ctx);
-  if (backend !== 'uml') {
-    throw new StageError(
-      'install',
-      `the ${backend} builder backend is not available yet; this runner needs user-mode-linux (amd64)`,
-    );
-  }
   const builderImage = await ensureBuilderImage(ctx, opts.proxyPort, opts.work);
   const jobDir = join(paths.work, 'builder-job');
   mkdirSync(join(jobDir, 'debs'), { recursive: true });
@@ -129,9 +130,11 @@ export async function installWithBuilder(
     for (const deb of opts.debs.filter((d) => basename(d).startsWith('grml-debootstrap_')))
       copyFileSync(deb, join(jobDir, 'debs', basename(deb)));
     const t0 = performance.now();
-    progress(`${config.installer} for ${config.release} in a UML builder (${config.hostRelease}); the console follows`);
-    const status = await runUmlJob(
+    const where = `a ${BACKEND_LABEL[backend]} builder`;
+    progress(`${config.installer} for ${config.release} in ${where} (${config.hostRelease}); the console follows`);
+    const status = await runBuilderJob(
       ctx,
+      backend,
       builderImage,
       { jobDir, scratchBytes: config.imageSizeBytes * 2 + 2 * 1024 ** 3, timeoutSeconds: config.installTimeout },
       opts.work,
@@ -152,7 +155,7 @@ export async function installWithBuilder(
       throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
     mkdirSync(paths.image, { recursive: true });
     renameSync(join(jobDir, 'qemu.img'), paths.imageFile);
-    return { boot: { kind: 'disk' }, summary: `${config.installer} in a UML builder, ${seconds}s`, isolation: `vm (${backend})` };
+    return { boot: { kind: 'disk' }, summary: `${config.installer} in ${where}, ${seconds}s`, isolation: `vm (${backend})` };
   } finally {
     await deps.exec.run(['rm', '-rf', '--one-file-system', jobDir], { stage: 'install', check: false });
     deps.resources.remove(jobId);

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
+import { validityAptopts } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../stages/install.js';
 import { kernelPackage, serialConsole } from './common.js';
@@ -46,6 +47,7 @@ export function mmdebstrapArgv(
     '--aptopt=APT::Install-Recommends "false"',
   ];
   if (opts.proxyPort) argv.push(`--aptopt=Acquire::http::Proxy "http://127.0.0.1:${opts.proxyPort}/"`);
+  argv.push(...validityAptopts(config.checkValidUntil));
   argv.push(
     `--customize-hook=upload ${join(opts.files, 'hostname')} /etc/hostname`,
     `--customize-hook=upload ${join(opts.files, 'hosts')} /etc/hosts`,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { validityAptopts } from '../host/mirror.js';
 
 /*
  * Why mmdebstrap and not sbuild (measured on the 2-core bookworm dev machine, hello example, trixie,
@@ -27,6 +28,8 @@ export interface BuildEnvKeyInput {
   /** Empty: mmdebstrap's default mirror. */
   mirror: string;
   now: Date;
+  /** false for snapshot mirrors (check-valid-until); the environment's apt configuration differs. */
+  checkValidUntil?: boolean;
 }
 
 /** ISO 8601 week: weeks start on Monday and week 1 holds the year's first Thursday. */
@@ -46,7 +49,15 @@ export function isoWeek(date: Date): { year: number; week: number } {
 export function buildEnvKey(input: BuildEnvKeyInput): string {
   const { year, week } = isoWeek(input.now);
   const hash = createHash('sha256')
-    .update(JSON.stringify({ mirror: input.mirror, recipe: BUILD_ENV_RECIPE, extra: BUILD_ENV_EXTRA_PACKAGES }))
+    .update(
+      JSON.stringify({
+        mirror: input.mirror,
+        recipe: BUILD_ENV_RECIPE,
+        extra: BUILD_ENV_EXTRA_PACKAGES,
+        // Only when off, so that the keys of existing environments stay the same.
+        ...(input.checkValidUntil === false ? { checkValidUntil: false } : {}),
+      }),
+    )
     .digest('hex')
     .slice(0, 10);
   return `${buildEnvPrefix(input.release, input.architecture)}${year}w${String(week).padStart(2, '0')}-${hash}`;
@@ -76,11 +87,18 @@ export function pruneBuildEnvs(dir: string, release: string, architecture: strin
 const MMDEBSTRAP_MODE = '--mode=unshare';
 
 /** The mmdebstrap argv that makes the reusable build environment tarball. */
-export function createEnvArgv(opts: { release: string; architecture: string; mirror: string; target: string }): string[] {
+export function createEnvArgv(opts: {
+  release: string;
+  architecture: string;
+  mirror: string;
+  target: string;
+  checkValidUntil: boolean;
+}): string[] {
   return [
     'mmdebstrap',
     MMDEBSTRAP_MODE,
     '--variant=buildd',
+    ...validityAptopts(opts.checkValidUntil),
     `--architectures=${opts.architecture}`,
     `--include=${BUILD_ENV_EXTRA_PACKAGES.join(',')}`,
     // Device nodes cannot be unpacked again inside a user namespace; mmdebstrap recreates /dev itself.
@@ -106,11 +124,12 @@ export const WORK_NAMES = {
  * build script in the chroot, copy the results out, and throw the chroot away (target /dev/null).
  * Every hook is a constant string; the varying inputs reach the script through its environment.
  */
-export function buildArgv(opts: { release: string; architecture: string; mirror: string }): string[] {
+export function buildArgv(opts: { release: string; architecture: string; mirror: string; checkValidUntil: boolean }): string[] {
   return [
     'mmdebstrap',
     MMDEBSTRAP_MODE,
     '--variant=custom',
+    ...validityAptopts(opts.checkValidUntil),
     `--architectures=${opts.architecture}`,
     `--setup-hook=tar-in ${WORK_NAMES.envTar} /`,
     '--setup-hook=mkdir -p "$1/dev"',

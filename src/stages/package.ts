@@ -193,7 +193,13 @@ export function copySourceTree(from: string, to: string, exclude: readonly strin
 async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEnvCache> {
   const { config, deps } = ctx;
   const release = config.buildRelease;
-  const key = buildEnvKey({ release, architecture: config.architecture, mirror: config.mirror, now: new Date() });
+  const key = buildEnvKey({
+    release,
+    architecture: config.architecture,
+    mirror: config.mirror,
+    now: new Date(),
+    checkValidUntil: config.checkValidUntil,
+  });
   const dir = buildEnvDir(deps.cacheDir);
   const cached = join(dir, `${key}.tar`);
   if (config.cache && existsSync(cached)) {
@@ -230,7 +236,13 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
   const { config, deps } = ctx;
   const watcher = new BuildLogWatcher((m) => ctx.progress(m));
   const result = await deps.exec.run(
-    createEnvArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror, target }),
+    createEnvArgv({
+      release: config.buildRelease,
+      architecture: config.architecture,
+      mirror: config.mirror,
+      target,
+      checkValidUntil: config.checkValidUntil,
+    }),
     {
       stage: STAGE,
       env,
@@ -259,7 +271,12 @@ async function runBuild(ctx: StageContext, work: string): Promise<BuildLogWatche
   const heartbeat = setInterval(() => watcher.heartbeat(HEARTBEAT_QUIET_MS, Math.round((Date.now() - started) / 1000)), 5000);
   try {
     const result = await deps.exec.run(
-      buildArgv({ release: config.buildRelease, architecture: config.architecture, mirror: config.mirror }),
+      buildArgv({
+        release: config.buildRelease,
+        architecture: config.architecture,
+        mirror: config.mirror,
+        checkValidUntil: config.checkValidUntil,
+      }),
       {
         stage: STAGE,
         cwd: work,

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { builderKey, builderPackages, chooseBuilderBackend, qemuBuilderArgv } from '../src/builder/builder.js';
+import type { Results, StageContext } from '../src/context.js';
+import { StageError } from '../src/errors.js';
+import type { StageLog } from '../src/host/exec.js';
+import { stageRun } from './support/stage-run.js';
+
+const made: { dir: string; log: StageLog }[] = [];
+afterEach(async () => {
+  for (const { dir, log } of made.splice(0)) {
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function context(args: string[], accel: 'kvm' | 'tcg'): StageContext {
+  const scratch = mkdtempSync(join(tmpdir(), 'dvc-builder-backend-'));
+  const results: Results = { accel: { accel, summary: accel === 'kvm' ? 'KVM' : 'TCG (KVM not usable: probe hung)' } };
+  const { ctx } = stageRun({
+    scratch,
+    name: 'install',
+    flags: args,
+    results,
+    cwd: scratch,
+    hostMirror: 'http://mirror.example/debian',
+    cacheDir: join(scratch, 'cache'),
+  });
+  made.push({ dir: scratch, log: ctx.log });
+  return ctx;
+}
+
+describe('builder backend choice (like debos fakemachine)', () => {
+  it('takes QEMU with KVM when the accel probe proved KVM usable', async () => {
+    expect(await chooseBuilderBackend(context([], 'kvm'))).toBe('qemu-kvm');
+    expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'kvm'))).toBe('qemu-kvm');
+  });
+
+  it.runIf(process.arch === 'x64')('takes User-Mode Linux without KVM on x86_64, QEMU/TCG when asked for qemu', async () => {
+    expect(await chooseBuilderBackend(context([], 'tcg'))).toBe('uml');
+    expect(await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm'))).toBe('uml');
+    expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'))).toBe('qemu-tcg');
+  });
+
+  it('falls back to QEMU/TCG for arm64 systems without KVM, and refuses uml there', async () => {
+    const arm = ['--architecture', 'arm64', '--firmware', 'uefi'];
+    expect(await chooseBuilderBackend(context(arm, 'tcg'))).toBe('qemu-tcg');
+    const error = await chooseBuilderBackend(context([...arm, '--builder-backend', 'uml'], 'tcg')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StageError);
+    expect((error as StageError).message).toMatch(/builder-backend is uml but User-Mode Linux builds arm64 systems only/);
+  });
+
+  it('fails builder-backend kvm without KVM, naming why KVM is not usable', async () => {
+    const error = (await chooseBuilderBackend(context(['--builder-backend', 'kvm'], 'tcg')).catch(
+      (e: unknown) => e,
+    )) as StageError;
+    expect(error).toBeInstanceOf(StageError);
+    expect(error.kind).toBe('infrastructure');
+    expect(error.message).toBe(
+      'builder-backend is kvm but KVM is not usable here (TCG (KVM not usable: probe hung)); use auto, uml or qemu',
+    );
+  });
+});
+
+describe('QEMU builder command line', () => {
+  const image = { disk: '/c/b.img', kernel: '/c/b.vmlinuz', initrd: '/c/b.initrd' };
+  const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', jobDir: '/w/job' };
+
+  it('boots the builder image with its own kernel, job dir over 9p, console on stdout, throwaway disks', () => {
+    const argv = qemuBuilderArgv('amd64', 'tcg', image, files);
+    const joined = argv.join(' ');
+    expect(argv[0]).toBe('qemu-system-x86_64');
+    expect(joined).toContain('-accel tcg,thread=multi -cpu max');
+    expect(joined).toContain('-kernel /c/b.vmlinuz -initrd /c/b.initrd');
+    expect(joined).toContain('-drive file=/s/root.qcow2,if=virtio,format=qcow2,cache=unsafe');
+    expect(joined).toContain('-drive file=/s/scratch.img,if=virtio,format=raw,cache=unsafe');
+    expect(joined).toContain('-virtfs local,path=/w/job,mount_tag=dvcjob,security_model=none,id=dvcjob');
+    expect(joined).toContain('-chardev stdio,id=con0,signal=off -serial chardev:con0');
+    expect(argv[argv.indexOf('-append') + 1]).toMatch(/^root=\/dev\/vda rw console=ttyS0,115200 net\.ifnames=0 dvc\.job=/);
+    expect(argv.at(-1)).toBe('-no-reboot');
+    // The builder image itself is never written: only its overlay.
+    expect(joined).not.toContain('file=/c/b.img');
+  });
+
+  it('uses KVM with the host CPU, and the arm64 machine and console', () => {
+    expect(qemuBuilderArgv('amd64', 'kvm', image, files).join(' ')).toContain('-accel kvm -cpu host');
+    const arm = qemuBuilderArgv('arm64', 'tcg', image, files);
+    expect(arm[0]).toBe('qemu-system-aarch64');
+    expect(arm.join(' ')).toContain('-machine virt');
+    expect(arm[arm.indexOf('-append') + 1]).toContain('console=ttyAMA0,115200');
+  });
+});
+
+describe('builder image key', () => {
+  it('changes with the recipe inputs and carries a kernel for QEMU', () => {
+    const a = builderKey('trixie', 'amd64', 'http://m/debian', '2026w48');
+    expect(a).toMatch(/^trixie-amd64-2026w48-[0-9a-f]{12}$/);
+    expect(builderKey('trixie', 'amd64', 'http://other/debian', '2026w48')).not.toBe(a);
+    expect(builderKey('trixie', 'arm64', 'http://m/debian', '2026w48')).not.toBe(a);
+    expect(builderPackages('amd64')).toEqual(expect.arrayContaining(['grml-debootstrap', 'udev', 'linux-image-amd64']));
+    expect(builderPackages('arm64')).toContain('linux-image-arm64');
+  });
+});
