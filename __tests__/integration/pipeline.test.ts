@@ -81,6 +81,14 @@ describe('the pipeline end to end', () => {
     }
     expect(readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8')).toMatch(/ii +hello-dvc +1\.0\.0/);
     expect(readFileSync(join(dir, 'serial.log'), 'utf8')).toMatch(/login: /);
+    // The build's apt proxy and dpkg shortcuts are not left in the installed system.
+    const image = join(dir, 'image', 'qemu.img');
+    const aptConf = spawnSync('debugfs', ['-R', 'ls /etc/apt/apt.conf.d', image], { encoding: 'utf8' }).stdout;
+    expect(aptConf).toContain('70debconf');
+    expect(aptConf).not.toContain('99mmdebstrap');
+    expect(spawnSync('debugfs', ['-R', 'ls /etc/dpkg/dpkg.cfg.d', image], { encoding: 'utf8' }).stdout).not.toContain(
+      '99mmdebstrap',
+    );
   });
 
   it('installs with grml-debootstrap --vmfile in the UML builder, boots the image from its own GRUB and validates it', () => {

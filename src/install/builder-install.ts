@@ -143,13 +143,20 @@ export async function installWithBuilder(
     const jobLog = existsSync(join(jobDir, 'job.log')) ? readFileSync(join(jobDir, 'job.log'), 'utf8') : '';
     if (status !== 0) {
       const lines = tail(deps.reporter.redact(jobLog), 30);
-      const why =
-        status === 90
+      const expired = /Release file for (\S+) is expired[^.\n]*/.exec(jobLog);
+      const why = expired
+        ? `the mirror's index has expired: ${expired[0]} (a stale or snapshot mirror? check-valid-until: false accepts it); ${config.installer} exited with status ${status}`
+        : status === 90
           ? 'the builder could not mount its scratch disk'
           : status === 91
             ? "the project's grml-debootstrap package could not be installed in the builder"
             : `${config.installer} exited with status ${status}`;
-      throw new StageError('install', `${why} after ${seconds}s (last lines below; full log in logs/install.log)`, 'test', lines);
+      throw new StageError(
+        'install',
+        `${why} after ${seconds}s (last lines below; full log in logs/install.log)`,
+        expired ? 'infrastructure' : 'test',
+        lines,
+      );
     }
     if (!existsSync(join(jobDir, 'qemu.img')))
       throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
-import { validityAptopts } from '../host/mirror.js';
+import { NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../stages/install.js';
 import { kernelPackage, serialConsole } from './common.js';
@@ -63,6 +63,13 @@ export function mmdebstrapArgv(
       `--customize-hook=chroot "$1" sh -c "apt-get install -y ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
     );
   }
+  // mmdebstrap leaves its --aptopt/--dpkgopt files in the system: the run's proxy address and
+  // unsafe-io are not for the installed system, which gets Debian's defaults (and, for a snapshot
+  // mirror, apt's permission to use expired Release files).
+  argv.push('--customize-hook=rm -f "$1/etc/apt/apt.conf.d/99mmdebstrap" "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"');
+  if (!config.checkValidUntil) {
+    argv.push(`--customize-hook=upload ${join(opts.files, 'valid-until.conf')} /etc/apt/apt.conf.d/90debian-vm-ci-valid-until`);
+  }
   argv.push(`--customize-hook=copy-out /boot ${opts.bootDir}`);
   argv.push(config.release, opts.target);
   if (config.mirror) argv.push(config.mirror);
@@ -104,6 +111,7 @@ export async function installWithMmdebstrap(
   writeFileSync(join(files, 'fstab'), '/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
   writeFileSync(join(files, 'dhcp.network'), '[Match]\nName=eth* en*\n\n[Network]\nDHCP=yes\n');
   writeFileSync(join(files, 'password'), `root:${config.password}\n`, { mode: 0o600 });
+  writeFileSync(join(files, 'valid-until.conf'), NO_VALID_UNTIL_CONF);
   chmodSync(join(files, 'password'), 0o600);
   // mke2fs reads a tarball from 1.47.1 on (no root needed); older ones (bookworm's 1.47.0) need a
   // directory, which only root can fill with the right owners.
@@ -137,7 +145,7 @@ export async function installWithMmdebstrap(
     if (e instanceof StageError && expired) {
       throw new StageError(
         'install',
-        `the mirror's ${config.release} index has expired: ${expired[0]} (a stale or snapshot mirror?)`,
+        `the mirror's ${config.release} index has expired: ${expired[0]} (a stale or snapshot mirror? check-valid-until: false accepts it)`,
         'infrastructure',
         e.details,
       );
