@@ -63,6 +63,18 @@ case "$INSTALLER" in
           --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*$VALIDITY")
     [ -n "$MIRROR" ] && args+=(--mirror "$MIRROR")
     [ "$VMEFI" = 1 ] && args+=(--vmefi)
+    # After the chroot stage (grml-debootstrap's post-scripts): the build-time dpkg and apt options
+    # mmdebstrap kept in the target (--debopt above) are not for the installed system.
+    mkdir -p /etc/debootstrap/post-scripts
+    cat > /etc/debootstrap/post-scripts/zz-debian-vm-ci <<'EOS'
+#!/bin/sh
+rm -f "$MNTPOINT/etc/dpkg/dpkg.cfg.d/99mmdebstrap" "$MNTPOINT/etc/apt/apt.conf.d/99mmdebstrap"
+if [ "$CHECK_VALID_UNTIL" = 0 ]; then
+  echo 'Acquire::Check-Valid-Until "false";' > "$MNTPOINT/etc/apt/apt.conf.d/90debian-vm-ci-valid-until"
+fi
+EOS
+    chmod 0755 /etc/debootstrap/post-scripts/zz-debian-vm-ci
+    export CHECK_VALID_UNTIL
     echo "I: grml-debootstrap $(dpkg-query -W -f='\${Version}' grml-debootstrap)"
     grml-debootstrap "\${args[@]}" "\${EXTRA[@]}"
     rc=$?
