@@ -7,7 +7,7 @@ import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob 
 import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../stages/install.js';
 import { tail } from '../host/exec.js';
-import { kernelPackage, serialConsole } from './common.js';
+import { dhcpClientPackage, kernelPackage, serialConsole } from './common.js';
 
 /**
  * The lean package list handed to grml-debootstrap (--packages, with --nokernel): a kernel without
@@ -20,7 +20,7 @@ export function grmlPackageList(config: Config): string[] {
     'systemd-sysv',
     'udev',
     'ifupdown',
-    'isc-dhcp-client',
+    dhcpClientPackage(config.release),
     'e2fsprogs',
     'zstd',
     'login',
