@@ -66,7 +66,7 @@ describe('builder backend choice (like debos fakemachine)', () => {
 
 describe('QEMU builder command line', () => {
   const image = { disk: '/c/b.img', kernel: '/c/b.vmlinuz', initrd: '/c/b.initrd' };
-  const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', jobDir: '/w/job' };
+  const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', exportFile: '/w/job/export.img', jobDir: '/w/job' };
 
   it('boots the builder image with its own kernel, job dir over 9p, console on stdout, throwaway disks', () => {
     const argv = qemuBuilderArgv('amd64', 'tcg', image, files);
@@ -76,6 +76,8 @@ describe('QEMU builder command line', () => {
     expect(joined).toContain('-kernel /c/b.vmlinuz -initrd /c/b.initrd');
     expect(joined).toContain('-drive file=/s/root.qcow2,if=virtio,format=qcow2,cache=unsafe');
     expect(joined).toContain('-drive file=/s/scratch.img,if=virtio,format=raw,cache=unsafe');
+    // The export disk keeps QEMU's default cache mode: the result must reach the host file.
+    expect(joined).toContain('-drive file=/w/job/export.img,if=virtio,format=raw -netdev');
     expect(joined).toContain('-virtfs local,path=/w/job,mount_tag=dvcjob,security_model=none,id=dvcjob');
     expect(joined).toContain('-chardev stdio,id=con0,signal=off -serial chardev:con0');
     expect(argv[argv.indexOf('-append') + 1]).toMatch(/^root=\/dev\/vda rw console=ttyS0,115200 net\.ifnames=0 dvc\.job=/);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,7 @@ describe('the pipeline end to end', () => {
     expect(readFileSync(join(dir, 'serial.log'), 'utf8')).toMatch(/login: /);
     // The build's apt proxy and dpkg shortcuts are not left in the installed system.
     const image = join(dir, 'image', 'qemu.img');
+    expect(statSync(image).size).toBe(512 * 1024 ** 2);
     const aptConf = spawnSync('debugfs', ['-R', 'ls /etc/apt/apt.conf.d', image], { encoding: 'utf8' }).stdout;
     expect(aptConf).toContain('70debconf');
     expect(aptConf).not.toContain('99mmdebstrap');
@@ -115,7 +116,7 @@ describe('the pipeline end to end', () => {
     expect((result.goss as { failures: number }).failures).toBe(0);
   });
 
-  it('runs an install-command in a QEMU/TCG builder: device-mapper, the apt proxy and the job dir work there', () => {
+  it('runs an install-command in a QEMU/TCG builder: device-mapper, the apt proxy, the job dir and the export disk work there', () => {
     const { status, result, out, dir } = runCli([
       '--working-directory',
       'examples/hello',
@@ -147,6 +148,7 @@ describe('the pipeline end to end', () => {
     // What the command made in the builder came back intact: a partition at 1 MiB holding an ext4
     // file system with the package apt fetched through the run's proxy.
     const image = join(dir, 'image', 'qemu.img');
+    expect(statSync(image).size).toBe(512 * 1024 ** 2);
     const disk = join(work, 'partition.img');
     spawnSync('dd', [`if=${image}`, `of=${disk}`, 'bs=1M', 'skip=1', 'conv=sparse', 'status=none']);
     const ls = spawnSync('debugfs', ['-R', 'ls -l /', disk], { encoding: 'utf8' });

@@ -182,8 +182,13 @@ function fastScratchDir(fallback: string): string {
 export interface BuilderJob {
   /** Host directory mounted at /job in the builder: job.sh and its inputs; results are written back there. */
   jobDir: string;
-  /** Size of the scratch disk (/dev/ubdb) the job builds the image on. */
+  /** Size of the scratch disk (/dev/vdb, /dev/ubdb) the job builds the image on. */
   scratchBytes: number;
+  /**
+   * A sparse host file attached as the third disk (/dev/vdc, /dev/ubdc): the job writes its result
+   * there with dd instead of copying it through the shared directory (9p under TCG: 45 s for a 3 GiB image).
+   */
+  exportFile: string;
   timeoutSeconds: number;
 }
 
@@ -192,7 +197,7 @@ export function qemuBuilderArgv(
   arch: Architecture,
   accel: 'kvm' | 'tcg',
   image: BuilderImage,
-  files: { cow: string; scratch: string; jobDir: string },
+  files: { cow: string; scratch: string; exportFile: string; jobDir: string },
 ): string[] {
   const x86 = arch === 'amd64';
   return [
@@ -221,6 +226,8 @@ export function qemuBuilderArgv(
     `file=${files.cow},if=virtio,format=qcow2,cache=unsafe`,
     '-drive',
     `file=${files.scratch},if=virtio,format=raw,cache=unsafe`,
+    '-drive',
+    `file=${files.exportFile},if=virtio,format=raw`,
     '-netdev',
     'user,id=net0',
     '-device',
@@ -270,6 +277,7 @@ export async function runBuilderJob(
         UML_KERNEL,
         `ubd0=${join(runDir, 'root.cow')},${builder.disk}`,
         `ubd1=${scratch}`,
+        `ubd2=${job.exportFile}`,
         'root=/dev/ubda',
         'rw',
         'mem=2G',
@@ -294,6 +302,7 @@ export async function runBuilderJob(
       argv = qemuBuilderArgv(config.architecture, backend === 'qemu-kvm' ? 'kvm' : 'tcg', builder, {
         cow,
         scratch,
+        exportFile: job.exportFile,
         jobDir: job.jobDir,
       });
     }

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
@@ -34,7 +34,10 @@ export function grmlBootAppend(config: Config): string {
   return `console=tty0 console=${serialConsole(config.architecture)},115200 net.ifnames=0`;
 }
 
-/** job.sh: runs in the builder with /job mounted from the host; the image ends up in /job/qemu.img. */
+/**
+ * job.sh: runs in the builder with /job mounted from the host. The image ends up on the export disk
+ * (its size in /job/qemu.img.size), or in /job/qemu.img when it is larger than that disk.
+ */
 export const INSTALL_JOB = `set -uo pipefail
 . /job/params
 export DEBIAN_FRONTEND=noninteractive
@@ -90,7 +93,16 @@ echo "I: installer exited with status $rc"
 for m in $(dmsetup ls 2>/dev/null | awk '/^loop/{print $1}'); do dmsetup remove --retry "$m"; done
 losetup -D
 if [ -f "$T" ]; then
-  cp --sparse=always "$T" /job/qemu.img || exit 93
+  # The export disk, a sparse file on the host: dd skips the image's holes (3 GiB through 9p under TCG took 45 s).
+  OUT=""
+  for d in /dev/vdc /dev/ubdc; do [ -b "$d" ] && OUT=$d && break; done
+  size=$(stat -c %s "$T")
+  if [ -n "$OUT" ] && [ "$size" -le "$(blockdev --getsize64 "$OUT")" ]; then
+    dd if="$T" of="$OUT" bs=4M conv=sparse,fsync status=none || exit 93
+    echo "$size" > /job/qemu.img.size
+  else
+    cp --sparse=always "$T" /job/qemu.img || exit 93
+  fi
 fi
 exit $rc
 `;
@@ -144,11 +156,19 @@ export async function installWithBuilder(
     const t0 = performance.now();
     const where = `a ${BACKEND_LABEL[backend]} builder`;
     progress(`${config.installer} for ${config.release} in ${where} (${config.hostRelease}); the console follows`);
+    const exportFile = join(jobDir, 'export.img');
+    writeFileSync(exportFile, '');
+    truncateSync(exportFile, config.imageSizeBytes);
     const status = await runBuilderJob(
       ctx,
       backend,
       builderImage,
-      { jobDir, scratchBytes: config.imageSizeBytes * 2 + 2 * 1024 ** 3, timeoutSeconds: config.installTimeout },
+      {
+        jobDir,
+        scratchBytes: config.imageSizeBytes * 2 + 2 * 1024 ** 3,
+        exportFile,
+        timeoutSeconds: config.installTimeout,
+      },
       opts.work,
     );
     const seconds = Math.round((performance.now() - t0) / 1000);
@@ -170,10 +190,16 @@ export async function installWithBuilder(
         lines,
       );
     }
-    if (!existsSync(join(jobDir, 'qemu.img')))
-      throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
+    const sizeFile = join(jobDir, 'qemu.img.size');
     mkdirSync(paths.image, { recursive: true });
-    renameSync(join(jobDir, 'qemu.img'), paths.imageFile);
+    if (existsSync(sizeFile)) {
+      truncateSync(exportFile, Number(readFileSync(sizeFile, 'utf8').trim()));
+      renameSync(exportFile, paths.imageFile);
+    } else if (existsSync(join(jobDir, 'qemu.img'))) {
+      renameSync(join(jobDir, 'qemu.img'), paths.imageFile);
+    } else {
+      throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
+    }
     return { boot: { kind: 'disk' }, summary: `${config.installer} in ${where}, ${seconds}s`, isolation: `vm (${backend})` };
   } finally {
     await deps.exec.run(['rm', '-rf', '--one-file-system', jobDir], { stage: 'install', check: false });
