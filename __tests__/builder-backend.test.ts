@@ -38,15 +38,20 @@ describe('builder backend choice (like debos fakemachine)', () => {
     expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'kvm'))).toBe('qemu-kvm');
   });
 
-  it.runIf(process.arch === 'x64')('takes User-Mode Linux without KVM on x86_64, QEMU/TCG when asked for qemu', async () => {
-    expect(await chooseBuilderBackend(context([], 'tcg'))).toBe('uml');
+  it('takes QEMU/TCG without KVM on hosts with two or more cores', async () => {
+    expect(await chooseBuilderBackend(context([], 'tcg'), 2)).toBe('qemu-tcg');
+    expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'), 1)).toBe('qemu-tcg');
+  });
+
+  it.runIf(process.arch === 'x64')('takes User-Mode Linux without KVM on a single core, or when asked for uml', async () => {
+    expect(await chooseBuilderBackend(context([], 'tcg'), 1)).toBe('uml');
     expect(await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm'))).toBe('uml');
     expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'))).toBe('qemu-tcg');
   });
 
   it('falls back to QEMU/TCG for arm64 systems without KVM, and refuses uml there', async () => {
     const arm = ['--architecture', 'arm64', '--firmware', 'uefi'];
-    expect(await chooseBuilderBackend(context(arm, 'tcg'))).toBe('qemu-tcg');
+    expect(await chooseBuilderBackend(context(arm, 'tcg'), 1)).toBe('qemu-tcg');
     const error = await chooseBuilderBackend(context([...arm, '--builder-backend', 'uml'], 'tcg')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StageError);
     expect((error as StageError).message).toMatch(/builder-backend is uml but User-Mode Linux builds arm64 systems only/);

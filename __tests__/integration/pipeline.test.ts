@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { filesContaining, processesMentioning, scratchDirs } from '../support/leftovers.js';
 
 // The whole pipeline through the bundled CLI, as users and the README run it: real shellcheck,
-// mmdebstrap, grml-debootstrap in the UML builder, QEMU (TCG here) and goss in the guest.
+// mmdebstrap, grml-debootstrap in the builder VM (QEMU/TCG here, User-Mode Linux for an install-command), QEMU (TCG here) and goss in the guest.
 const root = resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'dvc-pipeline-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -92,7 +92,7 @@ describe('the pipeline end to end', () => {
     );
   });
 
-  it('installs with grml-debootstrap --vmfile in the UML builder, boots the image from its own GRUB and validates it', () => {
+  it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
     const { status, result, out, dir } = runCli([
       '--working-directory',
       'examples/hello',
@@ -116,7 +116,7 @@ describe('the pipeline end to end', () => {
     expect((result.goss as { failures: number }).failures).toBe(0);
   });
 
-  it('runs an install-command in a QEMU/TCG builder: device-mapper, the apt proxy, the job dir and the export disk work there', () => {
+  it('runs an install-command in a User-Mode Linux builder: device-mapper, the apt proxy, the job dir and the export disk work there', () => {
     const { status, result, out, dir } = runCli([
       '--working-directory',
       'examples/hello',
@@ -131,13 +131,13 @@ describe('the pipeline end to end', () => {
       '--install-command',
       readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8'),
       '--builder-backend',
-      'qemu',
+      'uml',
       '--image-size',
       '512M',
       '--upload-image',
       'never',
     ]);
-    expect(out).toMatch(/command for trixie in a QEMU\/TCG builder/);
+    expect(out).toMatch(/command for trixie in a User-Mode Linux builder/);
     // The builder's console (the command's output included) is in the install log.
     expect(readFileSync(join(dir, 'logs', 'install.log'), 'utf8')).toContain('partition-only image done');
     const stages = result.stages as Stage[];
