@@ -229,7 +229,7 @@ export function qemuBuilderArgv(
     '-drive',
     `file=${files.scratch},if=virtio,format=raw,cache=unsafe`,
     '-drive',
-    `file=${files.exportFile},if=virtio,format=raw`,
+    `file=${files.exportFile},if=virtio,format=raw,cache=unsafe`,
     '-netdev',
     'user,id=net0',
     '-device',
