@@ -59,31 +59,46 @@ export function guestScript(argv: readonly string[]): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Where a console prompt ends: at the end of what the guest printed so far, or where a late kernel message starts
+ * on the same line ("debian login: [   16.792899] powernow_k8: ..." was seen in a real run). The console watcher
+ * accepts a login prompt the same way.
+ */
+const PROMPT_END = String.raw` ?(?:$|(?=\[ *\d+\.\d+\]))`;
+/** getty's login prompt. */
+export const LOGIN_PROMPT = new RegExp(String.raw`login:${PROMPT_END}`, 'm');
+/** login's password prompt, or a new login prompt from a getty that restarted. */
+export const PASSWORD_OR_LOGIN_PROMPT = new RegExp(String.raw`(Password|login):${PROMPT_END}`, 'm');
+/** login's password prompt. */
+export const PASSWORD_PROMPT = new RegExp(String.raw`Password:${PROMPT_END}`, 'm');
+/** A root shell's prompt, or login's refusal. */
+export const SHELL_PROMPT_OR_REFUSAL = new RegExp(String.raw`(Login incorrect|[#$]${PROMPT_END})`, 'm');
+
 /** Logs in as root on the serial console and runs one command line; resolves with the marker's status. */
 async function runOnConsole(ctx: StageContext, vm: GuestVm, command: string, timeoutSeconds: number): Promise<number> {
   const { config, signal, progress } = ctx;
   let pos = vm.consumed();
   vm.type('\n');
   // The prompt may already be on screen: a fresh one appears after the newline.
-  let r = await vm.expect(/login: ?$/m, pos, 60, signal);
+  let r = await vm.expect(LOGIN_PROMPT, pos, 60, signal, 'login prompt');
   pos = r.end;
   vm.type('root\n');
   // A getty that restarts in between shows a new login prompt instead: answer that one too.
-  r = await vm.expect(/(Password|login): ?$/m, pos, 90, signal);
+  r = await vm.expect(PASSWORD_OR_LOGIN_PROMPT, pos, 90, signal, 'password prompt');
   pos = r.end;
   if (r.match[1] === 'login') {
     vm.type('root\n');
-    r = await vm.expect(/Password: ?$/m, pos, 90, signal);
+    r = await vm.expect(PASSWORD_PROMPT, pos, 90, signal, 'password prompt');
     pos = r.end;
   }
   vm.type(`${config.password}\n`);
-  r = await vm.expect(/(Login incorrect|[#$] ?$)/m, pos, 120, signal);
+  r = await vm.expect(SHELL_PROMPT_OR_REFUSAL, pos, 120, signal, 'root shell prompt after the password');
   if (r.match[1] === 'Login incorrect')
     throw new StageError('validate', 'logging in as root on the serial console failed: Login incorrect');
   pos = r.end;
   progress('logged in on the serial console');
   vm.type(`${command}; echo DVC-DONE:$?\n`);
-  r = await vm.expect(/DVC-DONE:(\d+)/, pos, timeoutSeconds, signal);
+  r = await vm.expect(/DVC-DONE:(\d+)/, pos, timeoutSeconds, signal, 'end of the validate script');
   return Number(r.match[1]);
 }
 

@@ -137,21 +137,25 @@ export class GuestVm {
     }
   }
 
-  /** Waits until the console output after `from` matches; returns the match and the new position. */
+  /**
+   * Waits until the console output after `from` matches; returns the match and the new position. `what` names
+   * the awaited text in errors ("login prompt").
+   */
   async expect(
     pattern: RegExp,
     from: number,
     timeoutSeconds: number,
     signal?: AbortSignal,
+    what = String(pattern),
   ): Promise<{ match: RegExpExecArray; end: number }> {
     const until = performance.now() + timeoutSeconds * 1000;
     for (;;) {
       const start = Math.max(0, from - this.totalReceived);
       const m = pattern.exec(this.buffer.slice(start));
       if (m) return { match: m, end: this.totalReceived + start + m.index + m[0].length };
-      if (this.exitCode !== undefined) throw new Error(`QEMU exited (status ${this.exitCode}) while waiting for ${pattern}`);
-      if (signal?.aborted) throw new Error(`cancelled while waiting for ${pattern}`);
-      if (performance.now() >= until) throw new Error(`no ${pattern} on the console within ${timeoutSeconds}s`);
+      if (this.exitCode !== undefined) throw new Error(`QEMU exited (status ${this.exitCode}) while waiting for ${what}`);
+      if (signal?.aborted) throw new Error(`cancelled while waiting for ${what}`);
+      if (performance.now() >= until) throw new Error(`no ${what} on the console within ${timeoutSeconds}s`);
       await this.nextChange(Math.min(1000, until - performance.now()));
     }
   }
