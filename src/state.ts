@@ -1,12 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { processStartTime, runningAsRoot, stopTreeSync } from './host/process-tree.js';
+
+export { processStartTime };
 
 /** Something started or created that must not outlive the run, whatever way it ends. */
 export type Resource =
-  | { kind: 'process'; name: string; pid: number; startTime: string }
+  /** privileged: started through sudo, so only `sudo kill` can stop it. */
+  | { kind: 'process'; name: string; pid: number; startTime: string; privileged?: boolean }
   | { kind: 'dir'; name: string; path: string }
-  | { kind: 'mount'; name: string; path: string };
+  | { kind: 'mount'; name: string; path: string }
+  /** A file we installed outside our directories (the KVM udev rule); privileged: removed through sudo. */
+  | { kind: 'file'; name: string; path: string; privileged?: boolean };
 
 interface Entry {
   id: number;
@@ -15,16 +21,6 @@ interface Entry {
 
 /** The state key under which main tells post where the resource file is. */
 export const STATE_RESOURCE_FILE = 'resource-file';
-
-/** Start time of a process from /proc, so that a reused pid is never killed by mistake. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Registry of live resources, mirrored to a JSON file after every change so that the
@@ -90,24 +86,17 @@ export class ResourceTracker {
 
 function release(r: Resource): string | undefined {
   switch (r.kind) {
-    case 'process': {
-      if (processStartTime(r.pid) !== r.startTime) return undefined;
-      // Processes are started as group leaders: signal the whole group, then make sure.
-      for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-        try {
-          process.kill(-r.pid, sig);
-        } catch {
-          try {
-            process.kill(r.pid, sig);
-          } catch {
-            /* already gone */
-          }
-        }
-        const deadline = Date.now() + 3000;
-        while (Date.now() < deadline && processStartTime(r.pid) === r.startTime && !isZombie(r.pid)) sleepSync(50);
-        if (processStartTime(r.pid) !== r.startTime || isZombie(r.pid)) break;
+    case 'process':
+      // Started as group leaders; through sudo, the root processes below are signalled with sudo kill.
+      return stopTreeSync(r.pid, r.startTime, !!r.privileged) ? `stopped ${r.name} (pid ${r.pid})` : undefined;
+    case 'file': {
+      if (!existsSync(r.path)) return undefined;
+      try {
+        rmSync(r.path, { force: true });
+      } catch {
+        if (!(r.privileged && privileged(['rm', '-f', '--', r.path]))) return `could not remove ${r.name} ${r.path}`;
       }
-      return `stopped ${r.name} (pid ${r.pid})`;
+      return `removed ${r.name} ${r.path}`;
     }
     case 'mount':
       return privileged(['umount', '--lazy', r.path]) ? `unmounted ${r.path}` : undefined;
@@ -143,25 +132,11 @@ export function mountsBelow(dir: string): string[] {
 
 /** Runs a command as root (through sudo when we are not root); true when it succeeded. Never throws. */
 function privileged(argv: string[]): boolean {
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const full = isRoot ? argv : ['sudo', '--non-interactive', ...argv];
+  const full = runningAsRoot() ? argv : ['sudo', '--non-interactive', ...argv];
   try {
     execFileSync(full[0], full.slice(1), { stdio: 'ignore', timeout: 60_000 });
     return true;
   } catch {
     return false;
   }
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
-  } catch {
-    return true;
-  }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../../src/context.js';
 import { HostExec } from '../../src/host/exec.js';
 import { ConsoleReporter } from '../../src/host/reporter.js';
-import { probeKvm } from '../../src/stages/accel.js';
+import { probeKvm, runProbeGuest } from '../../src/stages/accel.js';
 import { ResourceTracker } from '../../src/state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dvc-accel-test-'));
@@ -18,35 +18,43 @@ function deps(): Deps {
 }
 
 describe('the KVM probe on this machine', () => {
-  it('concludes "not usable" well within its deadline (/dev/kvm exists, guests do not run)', async () => {
-    const t0 = performance.now();
-    const probe = await probeKvm(deps(), { qemu: 'qemu-system-x86_64', deadlineSeconds: 20 });
-    const seconds = (performance.now() - t0) / 1000;
-    expect(probe.usable).toBe(false);
-    expect(probe.reason).toMatch(/QEMU exited with status|hung/);
-    expect(seconds).toBeLessThan(25);
+  it('runs the probe guest to its end under TCG and times its memory work (proves the payload itself)', async () => {
+    const run = await runProbeGuest(deps(), { qemu: 'qemu-system-x86_64', accel: 'tcg', deadlineSeconds: 30 });
+    expect(run).toMatchObject({ completed: true, reason: 'the probe guest finished' });
+    expect(run.workSeconds).toBeGreaterThan(0);
+    expect(run.workSeconds).toBeLessThan(run.seconds);
   });
 
   it('treats a guest that never runs as a hang, at the deadline, and leaves no QEMU behind', async () => {
     const d = deps();
-    // -S keeps the vCPU stopped: the stand-in for a guest that hangs under KVM.
-    const probe = await probeKvm(d, { qemu: 'qemu-system-x86_64', deadlineSeconds: 3, extraArgs: ['-cpu', 'qemu64', '-S'] });
-    expect(probe.usable).toBe(false);
-    expect(probe.reason).toBe('the probe guest hung: no result within 3s');
-    expect(probe.seconds).toBeGreaterThanOrEqual(3);
-    expect(probe.seconds).toBeLessThan(10);
+    // -S keeps the vCPU stopped, under any accelerator: the stand-in for a guest that hangs under KVM.
+    const run = await runProbeGuest(d, { qemu: 'qemu-system-x86_64', accel: 'tcg', deadlineSeconds: 3, extraArgs: ['-S'] });
+    expect(run.completed).toBe(false);
+    expect(run.reason).toBe('the probe guest hung: no result within 3s');
+    expect(run.seconds).toBeGreaterThanOrEqual(3);
+    expect(run.seconds).toBeLessThan(20);
     expect(d.resources.list()).toEqual([]);
   });
 
-  it('reports "usable" when the probe guest reaches long mode (run under TCG: proves the payload itself)', async () => {
-    const probe = await probeKvm(deps(), {
-      qemu: 'qemu-system-x86_64',
-      deadlineSeconds: 30,
-      extraArgs: ['-accel', 'tcg', '-cpu', 'qemu64'],
-    });
-    // Under "-accel kvm -accel tcg" QEMU falls back only when KVM cannot start; here KVM starts with qemu64,
-    // so whichever accelerator ran, the payload must have printed its marker and exited with 33.
-    expect(probe.usable).toBe(true);
-    expect(probe.reason).toMatch(/64-bit mode/);
+  // What the probe finds depends on the host (no /dev/kvm, a KVM that works, one that crawls): the
+  // verdict must follow from its own measurements, whichever it is.
+  it('gives a verdict that follows from what it measured on this host, within its deadlines', async () => {
+    const t0 = performance.now();
+    const probe = await probeKvm(deps(), { qemu: 'qemu-system-x86_64', deadlineSeconds: 20 });
+    const seconds = (performance.now() - t0) / 1000;
+    expect(seconds).toBeLessThan(2 * 20 + 10);
+    if (probe.usable) {
+      expect(probe.kvmWorkSeconds).toBeDefined();
+      expect(probe.kvmWorkSeconds!).toBeLessThan(probe.tcgWorkSeconds ?? 2);
+      expect(probe.reason).toMatch(/faster than under TCG/);
+    } else if (probe.kvmWorkSeconds !== undefined) {
+      expect(probe.kvmWorkSeconds).toBeGreaterThanOrEqual(probe.tcgWorkSeconds ?? 2);
+      expect(probe.reason).toMatch(/slower than software emulation/);
+    } else {
+      expect(probe.reason).toMatch(
+        /^(QEMU exited with status \d+|the probe guest (hung|reached 64-bit mode but did not finish))/,
+      );
+    }
+    console.log(`KVM probe on this host: ${probe.usable ? 'usable' : 'not usable'}: ${probe.reason} (${seconds.toFixed(1)}s)`);
   });
 });

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { StageError } from '../errors.js';
-import { processStartTime, type ResourceTracker } from '../state.js';
+import type { ResourceTracker } from '../state.js';
+import { isAlive, processStartTime, processTree, signalProcesses } from './process-tree.js';
 import type { Reporter } from './reporter.js';
 
 export interface ExecResult {
@@ -82,6 +83,45 @@ export function withSudo(argv: readonly string[], privileged: boolean | undefine
   return needsSudo(privileged) ? ['sudo', '--non-interactive', '--preserve-env', '--', ...argv] : [...argv];
 }
 
+/**
+ * Variables no tool we start may see: the runner's tokens (artifact and cache services, OIDC) and the
+ * action's inputs, which include the password. The GitHub libraries read them from our own process.env.
+ */
+const WITHHELD =
+  /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_(TOKEN|URL)|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|DEBIAN_VM_CI_PASSWORD)$/;
+
+/** The environment of a child process: the given one without the withheld variables. */
+export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) if (!WITHHELD.test(name)) clean[name] = value;
+  return clean;
+}
+
+/**
+ * Ends a process we started and everything below it: TERM now, KILL after graceSeconds. A process
+ * started through sudo is signalled through `sudo kill` (see process-tree.ts). Returns a function
+ * that cancels the KILL once the process is gone.
+ */
+function terminate(pid: number, privileged: boolean, graceSeconds: number): () => void {
+  const tree = processTree(pid);
+  const signalAll = (sig: 'SIGTERM' | 'SIGKILL'): void => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone, or root-owned members only */
+    }
+    signalProcesses(
+      sig === 'SIGKILL' ? [...tree, ...tree.flatMap((p) => (isAlive(p.pid, p.startTime) ? processTree(p.pid) : []))] : tree,
+      sig,
+      privileged,
+    );
+  };
+  signalAll('SIGTERM');
+  const timer = setTimeout(() => signalAll('SIGKILL'), graceSeconds * 1000);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
 function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; flush(): void } {
   let pending = '';
   return {
@@ -118,16 +158,19 @@ export class HostExec implements Exec {
     const full = withSudo(argv, opts.privileged);
     const shown = this.reporter.redact(full.join(' '));
     opts.log?.line(`$ ${shown}`);
+    const privileged = needsSudo(opts.privileged);
     return new Promise((resolve, reject) => {
       const child = spawn(full[0], full.slice(1), {
         cwd: opts.cwd,
-        env: opts.env ?? process.env,
+        env: childEnvironment(opts.env ?? process.env),
         stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         detached: true,
       });
       const startTime = child.pid ? processStartTime(child.pid) : undefined;
       const id =
-        child.pid && startTime ? this.resources.add({ kind: 'process', name: full[0], pid: child.pid, startTime }) : undefined;
+        child.pid && startTime
+          ? this.resources.add({ kind: 'process', name: full[0], pid: child.pid, startTime, privileged })
+          : undefined;
       let stdout = '';
       let stderr = '';
       const max = opts.maxBuffer ?? 64 * 1024 * 1024;
@@ -144,12 +187,10 @@ export class HostExec implements Exec {
       });
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       let timedOut = false;
+      let cancelKill: (() => void) | undefined;
+      // A grace period lets mmdebstrap and QEMU clean up (unmount, remove their temp dirs) before KILL.
       const kill = (): void => {
-        try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+        if (child.pid && !cancelKill) cancelKill = terminate(child.pid, privileged, 10);
       };
       const timer = opts.timeoutSeconds
         ? setTimeout(() => {
@@ -169,6 +210,7 @@ export class HostExec implements Exec {
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
+        cancelKill?.();
         opts.signal?.removeEventListener('abort', onAbort);
         if (id) this.resources.remove(id);
         lines?.flush();
@@ -204,15 +246,16 @@ export class HostExec implements Exec {
   start(name: string, argv: readonly string[], opts: StartOptions): TrackedProcess {
     const full = withSudo(argv, opts.privileged);
     opts.log?.line(`$ ${this.reporter.redact(full.join(' '))} &`);
+    const privileged = needsSudo(opts.privileged);
     const child = spawn(full[0], full.slice(1), {
       cwd: opts.cwd,
-      env: opts.env ?? process.env,
+      env: childEnvironment(opts.env ?? process.env),
       stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     const pid = child.pid ?? -1;
     const startTime = pid > 0 ? processStartTime(pid) : undefined;
-    const id = startTime ? this.resources.add({ kind: 'process', name, pid, startTime }) : undefined;
+    const id = startTime ? this.resources.add({ kind: 'process', name, pid, startTime, privileged }) : undefined;
     const lines = opts.onLine ? lineSplitter(opts.onLine) : undefined;
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8').on('data', (d: string) => {
@@ -233,17 +276,9 @@ export class HostExec implements Exec {
       child,
       exited,
       async stop(graceSeconds = 10) {
-        const signalGroup = (sig: NodeJS.Signals): void => {
-          try {
-            process.kill(-pid, sig);
-          } catch {
-            /* gone */
-          }
-        };
-        signalGroup('SIGTERM');
-        const timer = setTimeout(() => signalGroup('SIGKILL'), graceSeconds * 1000);
+        const cancel = pid > 0 ? terminate(pid, privileged, graceSeconds) : () => undefined;
         const code = await exited;
-        clearTimeout(timer);
+        cancel();
         return code;
       },
     };

@@ -1,8 +1,12 @@
 /*
  * The accel stage's probe guest: a multiboot kernel that QEMU loads with -kernel.
  * It starts in 32-bit protected mode, switches to 64-bit long mode (paging, PAE,
- * EFER.LME: the steps where broken KVM hosts hang a Linux guest), prints a marker
- * on COM1 in each mode and exits QEMU through isa-debug-exit (exit status 33).
+ * EFER.LME: the steps where broken KVM hosts hang a Linux guest), then does what a
+ * Linux kernel's decompressor does first: it fills 32 MiB and copies them backwards
+ * (std; rep movsq). On a host whose KVM runs guests only at a crawl (seen: the
+ * decompressor of a Debian kernel still running after 40 s), that work misses the
+ * probe's deadline although long mode was reached. It prints a marker on COM1 in
+ * each mode and exits QEMU through isa-debug-exit (exit status 33).
  * Rebuild with scripts/build-kvm-probe.sh; a unit test checks the committed bytes.
  */
         .set COM1, 0x3f8
@@ -19,7 +23,7 @@ _start:
         mov $stack_top, %esp
         mov $msg32, %esi
         call puts32
-        /* identity-map the first 4 MiB with 2 MiB pages */
+        /* identity-map the first 1 GiB with 2 MiB pages */
         mov $pml4, %edi
         xor %eax, %eax
         mov $(3 * 4096 / 4), %ecx
@@ -30,8 +34,13 @@ _start:
         mov $pd, %eax
         or $3, %eax
         mov %eax, pdpt
-        movl $0x83, pd
-        movl $0x200083, pd + 8
+        mov $pd, %edi
+        mov $0x83, %eax
+        mov $512, %ecx
+6:      mov %eax, (%edi)
+        add $0x200000, %eax
+        add $8, %edi
+        loop 6b
         mov $pml4, %eax
         mov %eax, %cr3
         mov %cr4, %eax
@@ -67,7 +76,25 @@ long_mode:
         jz 4f
         out %al, %dx
         jmp 3b
-4:      mov $0x10, %al
+        /* fill 32 MiB at 16 MiB, then copy them backwards to 48 MiB, as the decompressor relocates itself */
+4:      mov $0x1000000, %rdi
+        mov $0x0123456789abcdef, %rax
+        mov $(0x2000000 / 8), %rcx
+        rep stosq
+        std
+        mov $(0x3000000 - 8), %rsi
+        mov $(0x5000000 - 8), %rdi
+        mov $(0x2000000 / 8), %rcx
+        rep movsq
+        cld
+        lea msgmem(%rip), %rsi
+        mov $COM1, %dx
+7:      lodsb
+        test %al, %al
+        jz 8f
+        out %al, %dx
+        jmp 7b
+8:      mov $0x10, %al
         out %al, $0xf4
 5:      hlt
         jmp 5b
@@ -82,6 +109,7 @@ gdt_ptr:
         .long gdt
 msg32:  .asciz "dvc-probe: protected mode\n"
 msg64:  .asciz "dvc-probe: long mode\n"
+msgmem: .asciz "dvc-probe: 32 MiB filled and copied\n"
 
         .section .bss
         .align 4096
