@@ -45,3 +45,44 @@ export function filesContaining(dir: string, secret: string): string[] {
   walk(dir);
   return hits;
 }
+
+/** Names of the pipeline's scratch directories (src/host/scratch.ts, the package and goss stages) and mmdebstrap's own. */
+export const SCRATCH_NAME = /^(dvc-|debian-vm-ci-(package|goss)-|mmdebstrap\.)/;
+
+/** Mount points at or below any of the prefixes (/proc/mounts writes spaces and other odd bytes as octal escapes). */
+export function mountsBelow(prefixes: readonly string[]): string[] {
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => unescape(line.split(' ')[1] ?? ''))
+    .filter((point) => prefixes.some((p) => point === p || point.startsWith(`${p.replace(/\/+$/, '')}/`)));
+}
+
+/**
+ * Processes left of one user's run: any process of that uid, any process started through sudo by that
+ * user (SUDO_USER in its environment: QEMU or mmdebstrap run as root live under another uid; only root
+ * can read that), and any process naming one of the paths on its command line.
+ */
+export function processesOf(user: { uid: number; name: string }, paths: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      if (cmd.includes('vitest')) continue;
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      let sudoUser = false;
+      try {
+        sudoUser = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`SUDO_USER=${user.name}`);
+      } catch {
+        /* another user's process and we are not root */
+      }
+      const why = uid === user.uid ? `uid ${uid}` : sudoUser ? `sudo by ${user.name}` : paths.some((p) => cmd.includes(p));
+      if (why) found.push(`${pid} (${why === true ? 'names a run path' : why}): ${cmd.slice(0, 200)}`);
+    } catch {
+      /* exited */
+    }
+  }
+  return found;
+}
