@@ -55,10 +55,9 @@ describe('the grml-debootstrap job in the builder', () => {
     const sourced = spawnSync(
       'bash',
       ['-c', '. "$1"; printf "%s|" "$RELEASE" "$VMEFI" "$CHECK_VALID_UNTIL" "$PROXY" "$BOOTAPPEND" "$HOSTNAME"', 'sh', file],
-      {
-        encoding: 'utf8',
-      },
+      { encoding: 'utf8', timeout: 30_000 },
     );
+    expect(sourced.error).toBeUndefined();
     expect(sourced.stdout).toBe('sid|1|0|http://10.0.2.2:3142/|console=tty0 console=ttyS0,115200 net.ifnames=0|ci-vm|');
     expect(params).not.toContain('s3cr3t');
   });

@@ -4,7 +4,7 @@ import { KVM_PROBE_ELF_BASE64 } from '../src/vm/probe/kvm-probe.js';
 
 describe('the KVM probe payload', () => {
   it('is exactly what kvm-probe.S assembles to', () => {
-    const built = execFileSync('sh', ['scripts/build-kvm-probe.sh'], { encoding: 'utf8' }).trim();
+    const built = execFileSync('sh', ['scripts/build-kvm-probe.sh'], { encoding: 'utf8', timeout: 120_000 }).trim();
     expect(built).toBe(KVM_PROBE_ELF_BASE64);
   });
 

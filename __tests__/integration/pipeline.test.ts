@@ -12,7 +12,14 @@ const work = mkdtempSync(join(tmpdir(), 'dvc-pipeline-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const PASSWORD = 'Pipeline-Test-Secret-7f3a';
 
-function runCli(args: string[]): { status: number; out: string; result: Record<string, unknown>; dir: string } {
+/**
+ * spawnSync blocks the event loop, so vitest's own test timeout cannot fire during it: each run gets a
+ * deadline, SIGTERM (the CLI then releases its VMs and mounts, which the checks below verify).
+ */
+function runCli(
+  args: string[],
+  timeoutMinutes: number,
+): { status: number; out: string; result: Record<string, unknown>; dir: string } {
   const dir = join(work, `out-${Math.random().toString(36).slice(2, 8)}`);
   const before = scratchDirs();
   const r = spawnSync(
@@ -22,9 +29,12 @@ function runCli(args: string[]): { status: number; out: string; result: Record<s
       cwd: root,
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
+      timeout: timeoutMinutes * 60_000,
+      killSignal: 'SIGTERM',
     },
   );
   const out = `${r.stdout}${r.stderr}`;
+  expect(r.error, `the CLI did not finish within ${timeoutMinutes} min:\n${out.slice(-3000)}`).toBeUndefined();
   // Nothing left behind, whatever the verdict.
   expect(processesMentioning(dir)).toEqual([]);
   expect(scratchDirs().filter((d) => !before.includes(d))).toEqual([]);
@@ -40,16 +50,19 @@ type Stage = { name: string; status: string; error?: string };
 
 describe('the pipeline end to end', () => {
   it('runs the README main job on the example: lint, package, mmdebstrap image with the package, boot, goss', () => {
-    const { status, out, result, dir } = runCli([
-      '--working-directory',
-      'examples/hello',
-      '--installer',
-      'mmdebstrap',
-      '--install-built-packages',
-      'true',
-      '--upload-image',
-      'never',
-    ]);
+    const { status, out, result, dir } = runCli(
+      [
+        '--working-directory',
+        'examples/hello',
+        '--installer',
+        'mmdebstrap',
+        '--install-built-packages',
+        'true',
+        '--upload-image',
+        'never',
+      ],
+      15,
+    );
     expect(out).toContain('login prompt');
     expect(status, out.slice(-3000)).toBe(0);
     expect(result.status).toBe('passed');
@@ -93,18 +106,21 @@ describe('the pipeline end to end', () => {
   });
 
   it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
-    const { status, result, out, dir } = runCli([
-      '--working-directory',
-      'examples/hello',
-      '--lint',
-      'false',
-      '--build-package',
-      'false',
-      '--gossfile',
-      join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
-      '--upload-image',
-      'never',
-    ]);
+    const { status, result, out, dir } = runCli(
+      [
+        '--working-directory',
+        'examples/hello',
+        '--lint',
+        'false',
+        '--build-package',
+        'false',
+        '--gossfile',
+        join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
+        '--upload-image',
+        'never',
+      ],
+      30,
+    );
     expect(status, out.slice(-4000)).toBe(0);
     expect(result.status).toBe('passed');
     expect(out).toMatch(/grml-debootstrap 0\.\d+/);
@@ -117,26 +133,29 @@ describe('the pipeline end to end', () => {
   });
 
   it('runs an install-command in a User-Mode Linux builder: device-mapper, the apt proxy, the job dir and the export disk work there', () => {
-    const { status, result, out, dir } = runCli([
-      '--working-directory',
-      'examples/hello',
-      '--lint',
-      'false',
-      '--build-package',
-      'false',
-      '--validate',
-      'false',
-      '--installer',
-      'command',
-      '--install-command',
-      readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8'),
-      '--builder-backend',
-      'uml',
-      '--image-size',
-      '512M',
-      '--upload-image',
-      'never',
-    ]);
+    const { status, result, out, dir } = runCli(
+      [
+        '--working-directory',
+        'examples/hello',
+        '--lint',
+        'false',
+        '--build-package',
+        'false',
+        '--validate',
+        'false',
+        '--installer',
+        'command',
+        '--install-command',
+        readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8'),
+        '--builder-backend',
+        'uml',
+        '--image-size',
+        '512M',
+        '--upload-image',
+        'never',
+      ],
+      20,
+    );
     expect(out).toMatch(/command for trixie in a User-Mode Linux builder/);
     // The builder's console (the command's output included) is in the install log.
     expect(readFileSync(join(dir, 'logs', 'install.log'), 'utf8')).toContain('partition-only image done');

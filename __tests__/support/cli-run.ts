@@ -12,9 +12,17 @@ export class CliRun {
   readonly done: Promise<number>;
   private waiters: (() => void)[] = [];
 
+  /** Set when the run hit its deadline and was stopped. */
+  timedOut = false;
+
+  /**
+   * deadlineSeconds: a run that hangs is stopped (SIGTERM, the CLI's own cleanup; SIGKILL 30 s later)
+   * and its test fails on the exit status, long before vitest's 45-minute test timeout would.
+   */
   constructor(
     readonly outputDir: string,
     args: string[],
+    deadlineSeconds = 20 * 60,
   ) {
     this.child = spawn(process.execPath, [join(ROOT, 'dist/cli/index.js'), 'run', '--output-dir', outputDir, ...args], {
       cwd: ROOT,
@@ -26,7 +34,19 @@ export class CliRun {
         for (const w of this.waiters.splice(0)) w();
       });
     }
-    this.done = new Promise((r) => this.child.on('close', (code, signal) => r(code ?? (signal ? 128 : -1))));
+    const deadline = setTimeout(() => {
+      this.timedOut = true;
+      this.out += `\n[cli-run] no exit within ${deadlineSeconds}s: SIGTERM\n`;
+      this.child.kill('SIGTERM');
+      setTimeout(() => this.child.kill('SIGKILL'), 30_000).unref();
+    }, deadlineSeconds * 1000);
+    deadline.unref();
+    this.done = new Promise((r) =>
+      this.child.on('close', (code, signal) => {
+        clearTimeout(deadline);
+        r(code ?? (signal ? 128 : -1));
+      }),
+    );
   }
 
   /** Resolves when the output matches; rejects when the run ends first or the deadline passes. */

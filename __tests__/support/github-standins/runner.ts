@@ -113,17 +113,36 @@ export interface StepRun {
   seconds: number;
 }
 
-/** Runs one entry point of the bundled action as the runner does: `node <dist>/<entry>/index.js`. */
-export function runStep(node: string, entry: 'main' | 'post', env: NodeJS.ProcessEnv, cwd: string): Promise<StepRun> {
+/**
+ * Runs one entry point of the bundled action as the runner does: `node <dist>/<entry>/index.js`. A step
+ * that hangs is stopped at the deadline (SIGTERM, SIGKILL 30 s later), as the runner does at a step's
+ * timeout-minutes, and its test fails on the exit status and the note in the log.
+ */
+export function runStep(
+  node: string,
+  entry: 'main' | 'post',
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  deadlineSeconds = 20 * 60,
+): Promise<StepRun> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(node, [join(DIST_DIR, entry, 'index.js')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ exitCode: code ?? -1, log, seconds: Math.round((performance.now() - started) / 100) / 10 }),
-    );
+    const deadline = setTimeout(() => {
+      log += `\n[runStep] ${entry} did not exit within ${deadlineSeconds}s: SIGTERM\n`;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+    }, deadlineSeconds * 1000);
+    child.on('error', (e) => {
+      clearTimeout(deadline);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(deadline);
+      resolve({ exitCode: code ?? -1, log, seconds: Math.round((performance.now() - started) / 100) / 10 });
+    });
   });
 }
