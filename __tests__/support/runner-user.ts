@@ -357,7 +357,7 @@ export function notOwnedBy(user: RunnerUser, dir: string): string[] {
 }
 
 /** Entries of dir as [name, owner uid], read as root (the user's RUNNER_TEMP is below a 0750 home). */
-function entries(dir: string): [string, number][] {
+export function entries(dir: string): [string, number][] {
   try {
     return root(['find', dir, '-mindepth', '1', '-maxdepth', '1', '-printf', '%f\\t%U\\n'])
       .split('\n')
