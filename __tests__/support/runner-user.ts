@@ -284,9 +284,11 @@ function processTree(pid: number): number[] {
   return tree;
 }
 
-function killTree(pid: number, signal: 'TERM' | 'KILL'): void {
+function killTree(pid: number, signal: 'TERM' | 'KILL', user: RunnerUser): void {
+  // The user's processes that left the tree (daemonized, reparented) go too: the user is the tests' own.
+  const strays = processesOf(user, []).map((line) => Number(line.split(' ')[0]));
   // The tree's sudo'd members are root's: only root may signal them.
-  const [cmd, ...args] = asRoot(['kill', `-${signal}`, ...processTree(pid).map(String)]);
+  const [cmd, ...args] = asRoot(['kill', `-${signal}`, ...new Set([...processTree(pid), ...strays].map(String))]);
   spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
 }
 
@@ -320,10 +322,10 @@ export function runAs(user: RunnerUser, argv: readonly string[], opts: UserRunOp
       setTimeout(() => {
         timedOut = true;
         out += `\n[runner-user] no exit within ${opts.timeoutSeconds}s: SIGTERM to the process tree\n`;
-        if (child.pid) killTree(child.pid, 'TERM');
+        if (child.pid) killTree(child.pid, 'TERM', user);
         timers.push(
           setTimeout(() => {
-            if (child.pid) killTree(child.pid, 'KILL');
+            if (child.pid) killTree(child.pid, 'KILL', user);
             // A grandchild that escaped the tree may hold the pipes open: do not wait for it.
             timers.push(setTimeout(() => finish(child.exitCode ?? 137), 10_000));
           }, 30_000),
@@ -334,7 +336,19 @@ export function runAs(user: RunnerUser, argv: readonly string[], opts: UserRunOp
       out += `\n${e.message}`;
       finish(-1);
     });
-    child.on('close', (code, signal) => finish(code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : -1)));
+    const status = (code: number | null, signal: NodeJS.Signals | null): number =>
+      code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : -1);
+    child.on('close', (code, signal) => finish(status(code, signal)));
+    // A process left running in the background keeps the output pipes open after the command exits:
+    // the run is over anyway, and the leftover checks name that process.
+    child.on('exit', (code, signal) =>
+      timers.push(
+        setTimeout(() => {
+          out += '\n[runner-user] the command exited, but something it started still holds its output open\n';
+          finish(status(code, signal));
+        }, 5_000),
+      ),
+    );
   });
 }
 
