@@ -91,13 +91,30 @@ describe('pruneBuildEnvs', () => {
 });
 
 describe('mmdebstrap argv', () => {
+  it('runs in root mode when asked to (no user namespaces for this user), with the same hooks', () => {
+    const opts = { release: 'trixie', architecture: 'amd64', mirror: MIRROR, target: 't.tar', checkValidUntil: true };
+    const unshare = createEnvArgv({ ...opts, mode: 'unshare' });
+    const root = createEnvArgv({ ...opts, mode: 'root' });
+    expect(root[1]).toBe('--mode=root');
+    expect(root.slice(2)).toEqual(unshare.slice(2));
+    expect(buildArgv({ ...opts, mode: 'root' })[1]).toBe('--mode=root');
+  });
+
   it('creates the environment in unshare mode from the buildd variant, with the mirror last', () => {
     expect(
-      createEnvArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, target: '/c/env.tar', checkValidUntil: true }),
+      createEnvArgv({
+        release: 'trixie',
+        architecture: 'amd64',
+        mirror: MIRROR,
+        target: '/c/env.tar',
+        checkValidUntil: true,
+        mode: 'unshare',
+      }),
     ).toEqual([
       'mmdebstrap',
       '--mode=unshare',
       '--variant=buildd',
+      '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg',
       '--architectures=amd64',
       '--include=fakeroot',
       '--skip=output/dev',
@@ -111,29 +128,36 @@ describe('mmdebstrap argv', () => {
 
   it("leaves the mirror to mmdebstrap's default when none is configured", () => {
     expect(
-      createEnvArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', target: 't.tar', checkValidUntil: true }).slice(-2),
+      createEnvArgv({
+        release: 'bookworm',
+        architecture: 'arm64',
+        mirror: '',
+        target: 't.tar',
+        checkValidUntil: true,
+        mode: 'unshare',
+      }).slice(-2),
     ).toEqual(['bookworm', 't.tar']);
-    expect(buildArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', checkValidUntil: true }).slice(-2)).toEqual([
-      'bookworm',
-      '/dev/null',
-    ]);
+    expect(
+      buildArgv({ release: 'bookworm', architecture: 'arm64', mirror: '', checkValidUntil: true, mode: 'unshare' }).slice(-2),
+    ).toEqual(['bookworm', '/dev/null']);
   });
 
   it('lets apt accept expired Release files only when check-valid-until is false', () => {
     const opt = '--aptopt=Acquire::Check-Valid-Until "false"';
     const env = { release: 'sid', architecture: 'amd64', mirror: MIRROR, target: 't.tar' };
-    expect(createEnvArgv({ ...env, checkValidUntil: false })).toContain(opt);
-    expect(createEnvArgv({ ...env, checkValidUntil: true })).not.toContain(opt);
-    expect(buildArgv({ ...env, checkValidUntil: false })).toContain(opt);
-    expect(buildArgv({ ...env, checkValidUntil: true })).not.toContain(opt);
+    expect(createEnvArgv({ ...env, checkValidUntil: false, mode: 'unshare' })).toContain(opt);
+    expect(createEnvArgv({ ...env, checkValidUntil: true, mode: 'unshare' })).not.toContain(opt);
+    expect(buildArgv({ ...env, checkValidUntil: false, mode: 'unshare' })).toContain(opt);
+    expect(buildArgv({ ...env, checkValidUntil: true, mode: 'unshare' })).not.toContain(opt);
   });
 
   it('builds in a throwaway chroot (target /dev/null) with constant hooks that use relative paths only', () => {
-    const argv = buildArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, checkValidUntil: true });
+    const argv = buildArgv({ release: 'trixie', architecture: 'amd64', mirror: MIRROR, checkValidUntil: true, mode: 'unshare' });
     expect(argv).toEqual([
       'mmdebstrap',
       '--mode=unshare',
       '--variant=custom',
+      '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg',
       '--architectures=amd64',
       '--setup-hook=tar-in build-env.tar /',
       '--setup-hook=mkdir -p "$1/dev"',

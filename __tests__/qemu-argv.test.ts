@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { firmwareFiles, qemuArgv, qemuBinary, qemuPackage, type QemuVmSpec } from '../src/vm/qemu.js';
+import {
+  findUefiFirmware,
+  qemuArgv,
+  qemuBinary,
+  qemuPackage,
+  UEFI_FIRMWARE_CANDIDATES,
+  type QemuVmSpec,
+} from '../src/vm/qemu.js';
 
 const base: QemuVmSpec = {
   arch: 'amd64',
@@ -92,12 +99,36 @@ describe('qemuArgv', () => {
     const argv = qemuArgv({ ...base, firmware, uefiVars });
     expect(values(argv, '-drive').filter((d) => d.startsWith('if=pflash'))).toEqual(pflash);
     // The read-only code image never doubles as the writable store.
-    expect(firmwareFiles('amd64').code).not.toBe(firmwareFiles('amd64').vars);
-    expect(firmwareFiles('arm64')).toEqual({
+    for (const arch of ['amd64', 'arm64'] as const) {
+      for (const f of UEFI_FIRMWARE_CANDIDATES[arch]) expect(f.code).not.toBe(f.vars);
+    }
+  });
+
+  it.each([
+    {
+      arch: 'amd64' as const,
+      present: ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'],
+      code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+    },
+    {
+      arch: 'amd64' as const,
+      present: ['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'],
+      code: '/usr/share/OVMF/OVMF_CODE.fd',
+    },
+    // A code image without its variable store is of no use: the next pair is taken.
+    {
+      arch: 'amd64' as const,
+      present: ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/edk2/ovmf/OVMF_CODE.fd', '/usr/share/edk2/ovmf/OVMF_VARS.fd'],
+      code: '/usr/share/edk2/ovmf/OVMF_CODE.fd',
+    },
+    {
+      arch: 'arm64' as const,
+      present: ['/usr/share/AAVMF/AAVMF_CODE.fd', '/usr/share/AAVMF/AAVMF_VARS.fd'],
       code: '/usr/share/AAVMF/AAVMF_CODE.fd',
-      vars: '/usr/share/AAVMF/AAVMF_VARS.fd',
-      package: 'qemu-efi-aarch64',
-    });
+    },
+    { arch: 'arm64' as const, present: [] as string[], code: undefined },
+  ])('finds $arch firmware among the known paths: $code', ({ arch, present, code }) => {
+    expect(findUefiFirmware(arch, (p) => present.includes(p))?.code).toBe(code);
   });
 
   it.each([

@@ -86,7 +86,7 @@ export type InputReader = (name: string) => string;
 export interface ParseContext {
   /** Base for relative paths (GITHUB_WORKSPACE or the CLI's cwd). */
   readonly cwd: string;
-  /** Used when output-dir is empty. */
+  /** Used when output-dir is empty; relative to cwd. */
   readonly defaultOutputDir: string;
   /** The mirror from the host's apt sources, if any. */
   readonly hostMirror: string | undefined;
@@ -334,7 +334,9 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
   const get = (name: string): string => read(name);
   const mode = oneOf('mode', get('mode').trim(), ['run', 'report'] as const);
   const workingDirectory = path('working-directory', get('working-directory') || '.', ctx.cwd, { mustExist: 'dir' });
-  const outputDir = get('output-dir').trim() ? path('output-dir', get('output-dir'), ctx.cwd) : ctx.defaultOutputDir;
+  const outputDir = get('output-dir').trim()
+    ? path('output-dir', get('output-dir'), ctx.cwd)
+    : resolve(ctx.cwd, ctx.defaultOutputDir);
   const releaseName = release('release', get('release'));
   const hostRelease = release('host-release', get('host-release'));
   const arch = get('architecture').trim();

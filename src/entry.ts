@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { actionMetadata } from './action-metadata.js';
 import { InputError, parseConfig, type Architecture, type Config, type InputReader, type ParseContext } from './config.js';
 import type { Deps } from './context.js';
@@ -18,6 +18,9 @@ import { ResourceTracker, STATE_RESOURCE_FILE } from './state.js';
 function hostArchitecture(): Architecture | undefined {
   return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : undefined;
 }
+
+/** The CLI's output directory when output-dir is empty, below its working directory. */
+export const CLI_OUTPUT_DIR = 'debian-vm-ci-out';
 
 export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return env.DEBIAN_VM_CI_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'debian-vm-ci');
@@ -89,7 +92,10 @@ export async function actionMain(): Promise<void> {
     process.exitCode = EXIT.input;
     return;
   }
-  const resourceFile = join(runnerTemp, `debian-vm-ci-resources-${process.pid}.json`);
+  // Outside a runner (no RUNNER_TEMP) the CLI's own per-user directory, never a guessable name in /tmp.
+  const resourceFile = process.env.RUNNER_TEMP
+    ? join(process.env.RUNNER_TEMP, `debian-vm-ci-resources-${process.pid}.json`)
+    : join(cacheDirectory(), 'runs', `${process.pid}.json`);
   core.saveState(STATE_RESOURCE_FILE, resourceFile);
   const resources = new ResourceTracker(resourceFile);
   try {
@@ -185,7 +191,9 @@ export async function cliMain(
   }
   let config: Config;
   try {
-    config = parseConfig(cliInputs(rest), parseContext(process.cwd(), resolve('debian-vm-ci-out')));
+    // A name, resolved by parseConfig: a literal path here would make the bundler pack that directory (a
+    // 3 GiB qemu.img once the main job had run) into dist/ as an asset.
+    config = parseConfig(cliInputs(rest), parseContext(process.cwd(), CLI_OUTPUT_DIR));
   } catch (e) {
     out(`error: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT.input;

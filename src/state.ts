@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { processStartTime, runningAsRoot, stopTreeSync } from './host/process-tree.js';
+import { runPrivilegedSync } from './host/privileged.js';
+import { processStartTime, stopTreeSync } from './host/process-tree.js';
 
 export { processStartTime };
 
@@ -94,21 +94,21 @@ function release(r: Resource): string | undefined {
       try {
         rmSync(r.path, { force: true });
       } catch {
-        if (!(r.privileged && privileged(['rm', '-f', '--', r.path]))) return `could not remove ${r.name} ${r.path}`;
+        if (!(r.privileged && runPrivilegedSync(['rm', '-f', '--', r.path]))) return `could not remove ${r.name} ${r.path}`;
       }
       return `removed ${r.name} ${r.path}`;
     }
     case 'mount':
-      return privileged(['umount', '--lazy', r.path]) ? `unmounted ${r.path}` : undefined;
+      return runPrivilegedSync(['umount', '--lazy', r.path]) ? `unmounted ${r.path}` : undefined;
     case 'dir': {
       if (!existsSync(r.path)) return undefined;
       // A killed mmdebstrap leaves its chroot's /proc, /sys and /dev mounted: unmount those first.
-      const unmounted = mountsBelow(r.path).filter((m) => privileged(['umount', '--lazy', m]));
+      const unmounted = mountsBelow(r.path).filter((m) => runPrivilegedSync(['umount', '--lazy', m]));
       try {
         rmSync(r.path, { recursive: true, force: true });
       } catch {
         // Root-owned trees made through sudo.
-        if (!privileged(['rm', '-rf', '--one-file-system', r.path])) return `could not remove ${r.name} ${r.path}`;
+        if (!runPrivilegedSync(['rm', '-rf', '--one-file-system', r.path])) return `could not remove ${r.name} ${r.path}`;
       }
       return `removed ${r.name} ${r.path}${unmounted.length ? ` (after unmounting ${unmounted.length} mounts below it)` : ''}`;
     }
@@ -128,15 +128,4 @@ export function mountsBelow(dir: string): string[] {
     .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
     .filter((m) => m === dir || m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
-}
-
-/** Runs a command as root (through sudo when we are not root); true when it succeeded. Never throws. */
-function privileged(argv: string[]): boolean {
-  const full = runningAsRoot() ? argv : ['sudo', '--non-interactive', ...argv];
-  try {
-    execFileSync(full[0], full.slice(1), { stdio: 'ignore', timeout: 60_000 });
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Architecture } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
-import { validityAptopts } from '../host/mirror.js';
+import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
 import { kernelPackage, serialConsole } from '../install/common.js';
 import { isoWeek } from '../package/build-env.js';
@@ -77,6 +87,11 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
     return built;
   }
   progress(`building the builder image (${config.hostRelease}, grml-debootstrap from the archive): not in the cache`);
+  await ensureHostTools(deps, 'install', 'bootstrapping the builder image', [
+    { command: 'mmdebstrap', package: 'mmdebstrap' },
+    { command: 'mkfs.ext4', package: 'e2fsprogs' },
+    DEBIAN_KEYRING_TOOL,
+  ]);
   const files = join(work, 'builder-files');
   mkdirSync(files, { recursive: true });
   writeFileSync(join(files, 'dvc-job-runner'), JOB_RUNNER);
@@ -91,6 +106,7 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
     '--mode=root',
     '--variant=apt',
     `--architectures=${config.architecture}`,
+    ...keyringArgs(),
     `--include=${builderPackages(config.architecture).join(',')}`,
     `--aptopt=Acquire::http::Proxy "http://127.0.0.1:${proxyPort}/"`,
     '--aptopt=APT::Install-Recommends "false"',
@@ -159,13 +175,16 @@ export async function chooseBuilderBackend(ctx: StageContext, hostCpus = availab
     );
   }
   if (want === 'uml' || (want === 'auto' && !kvm && umlPossible && hostCpus < 2)) {
-    await ensureHostTools(ctx.deps, 'install', 'the User-Mode Linux builder', [
-      { command: UML_KERNEL, package: 'user-mode-linux' },
-      { command: SLIRP_HELPER, package: 'libslirp-helper' },
-      { command: 'python3', package: 'python3-minimal' },
+    // Optional: Ubuntu 24.04 packages neither user-mode-linux nor libslirp-helper; QEMU/TCG then builds.
+    const lacking = await ensureHostTools(ctx.deps, 'install', 'the User-Mode Linux builder', [
+      { command: UML_KERNEL, package: 'user-mode-linux', optional: true },
+      { command: SLIRP_HELPER, package: 'libslirp-helper', optional: true },
+      { command: 'python3', package: 'python3-minimal', optional: true },
     ]);
-    if (findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) return 'uml';
-    if (want === 'uml') throw new StageError('install', 'builder-backend is uml but user-mode-linux could not be installed');
+    if (lacking.length === 0 && findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) return 'uml';
+    const why = `User-Mode Linux is not available here (missing ${lacking.map((t) => `${t.command} from ${t.package}`).join(', ')})`;
+    if (want === 'uml') throw new StageError('install', `builder-backend is uml but ${why}`);
+    ctx.progress(`${why}: the builder runs in QEMU/TCG`);
   }
   return kvm ? 'qemu-kvm' : 'qemu-tcg';
 }
@@ -261,8 +280,7 @@ export async function runBuilderJob(
 ): Promise<number> {
   const { config, deps, progress } = ctx;
   const fast = fastScratchDir(work);
-  const runDir = fast === work ? work : join(fast, `dvc-builder-${process.pid}-${Date.now()}`);
-  mkdirSync(runDir, { recursive: true });
+  const runDir = fast === work ? work : mkdtempSync(join(fast, 'dvc-builder-'));
   const runId = runDir === work ? undefined : deps.resources.add({ kind: 'dir', name: 'builder scratch', path: runDir });
   const scratch = join(runDir, 'scratch.img');
   try {

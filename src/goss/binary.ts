@@ -20,6 +20,8 @@ import * as tc from '@actions/tool-cache';
 import type { Architecture, Config } from '../config.js';
 import type { Deps } from '../context.js';
 import { StageError } from '../errors.js';
+import { DEBIAN_KEYRING, DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
+import { ensureHostTools } from '../host/packages.js';
 
 /**
  * Finds the goss binary that runs inside the guest: goss-path, else the official release
@@ -51,7 +53,6 @@ const DEBIAN_TOOL = 'goss-debian';
 /** Debian suites that carry goss, best first: trixie has 0.4.9 (the default goss-version), sid the newest. */
 export const DEBIAN_GOSS_SUITES = ['trixie', 'sid'] as const;
 const DOWNLOAD_TIMEOUT_SECONDS = 300;
-const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 export async function resolveGoss(config: Config, deps: Deps): Promise<ResolvedGoss> {
   const arch = config.architecture;
@@ -232,6 +233,7 @@ async function fetchDebianGoss(
   deps: Deps,
   cache: ToolCache,
 ): Promise<{ path: string; version: string }> {
+  await ensureHostTools(deps, STAGE, "checking the signature of Debian's goss package", [DEBIAN_KEYRING_TOOL]);
   const work = privateTempDir(deps, 'goss apt download');
   try {
     const failures: string[] = [];

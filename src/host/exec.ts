@@ -79,8 +79,14 @@ export function needsSudo(privileged: boolean | undefined): boolean {
   return !!privileged && typeof process.getuid === 'function' && process.getuid() !== 0;
 }
 
-export function withSudo(argv: readonly string[], privileged: boolean | undefined): string[] {
-  return needsSudo(privileged) ? ['sudo', '--non-interactive', '--preserve-env', '--', ...argv] : [...argv];
+/**
+ * The command line, through sudo when privileged and not root. sudo is setuid, so glibc drops TMPDIR
+ * from its environment before sudo even sees it: it is handed on through env(1).
+ */
+export function withSudo(argv: readonly string[], privileged: boolean | undefined, env?: NodeJS.ProcessEnv): string[] {
+  if (!needsSudo(privileged)) return [...argv];
+  const tmp = env?.TMPDIR ? ['env', `TMPDIR=${env.TMPDIR}`] : [];
+  return ['sudo', '--non-interactive', '--preserve-env', '--', ...tmp, ...argv];
 }
 
 /**
@@ -155,7 +161,7 @@ export class HostExec implements Exec {
   ) {}
 
   run(argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {
-    const full = withSudo(argv, opts.privileged);
+    const full = withSudo(argv, opts.privileged, opts.env);
     const shown = this.reporter.redact(full.join(' '));
     opts.log?.line(`$ ${shown}`);
     const privileged = needsSudo(opts.privileged);
@@ -244,7 +250,7 @@ export class HostExec implements Exec {
   }
 
   start(name: string, argv: readonly string[], opts: StartOptions): TrackedProcess {
-    const full = withSudo(argv, opts.privileged);
+    const full = withSudo(argv, opts.privileged, opts.env);
     opts.log?.line(`$ ${this.reporter.redact(full.join(' '))} &`);
     const privileged = needsSudo(opts.privileged);
     const child = spawn(full[0], full.slice(1), {

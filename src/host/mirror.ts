@@ -4,6 +4,20 @@ import { join } from 'node:path';
 /** apt's configuration for a snapshot or frozen mirror, whose Release files are past their Valid-Until date. */
 export const NO_VALID_UNTIL_CONF = 'Acquire::Check-Valid-Until "false";\n';
 
+/**
+ * Debian's archive keyring. Every Debian bootstrap names it explicitly: GitHub's Ubuntu runners have no
+ * Debian keys in apt's trusted set, and mmdebstrap adds a signed-by only when it finds this file.
+ */
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** The host tool entry that makes sure the keyring is installed (package debian-archive-keyring on Debian and Ubuntu). */
+export const DEBIAN_KEYRING_TOOL = { command: DEBIAN_KEYRING, package: 'debian-archive-keyring' } as const;
+
+/** mmdebstrap's option for it. */
+export function keyringArgs(): string[] {
+  return [`--keyring=${DEBIAN_KEYRING}`];
+}
+
 /** mmdebstrap options for check-valid-until (none when apt should check, as it does by default). */
 export function validityAptopts(checkValidUntil: boolean): string[] {
   return checkValidUntil ? [] : ['--aptopt=Acquire::Check-Valid-Until "false"'];

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
-import { NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
+import { DEBIAN_KEYRING_TOOL, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../stages/install.js';
 import { kernelPackage, serialConsole } from './common.js';
@@ -41,6 +41,7 @@ export function mmdebstrapArgv(
     'mmdebstrap',
     '--variant=apt',
     `--architectures=${config.architecture}`,
+    ...keyringArgs(),
     `--include=${include.join(',')}`,
     '--dpkgopt=force-unsafe-io',
     '--aptopt=Acquire::Retries "3"',
@@ -98,6 +99,7 @@ export async function installWithMmdebstrap(
   await ensureHostTools(deps, 'install', 'building the image with mmdebstrap', [
     { command: 'mmdebstrap', package: 'mmdebstrap' },
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
+    DEBIAN_KEYRING_TOOL,
   ]);
   const files = join(opts.work, 'files');
   const bootDir = join(opts.work, 'boot');
@@ -181,7 +183,14 @@ export async function installWithMmdebstrap(
     });
   // The root-owned tree is removed with the same privileges it was made with.
   await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true });
-  // copy-out puts the directory itself into bootDir.
+  // copy-out puts the directory itself into bootDir, as root through sudo: the kernel is mode 0600 there.
+  if (typeof process.getuid === 'function' && process.getuid() !== 0 && typeof process.getgid === 'function') {
+    await deps.exec.run(['chown', '-R', `${process.getuid()}:${process.getgid()}`, '--', bootDir], {
+      stage: 'install',
+      privileged: true,
+      log: ctx.log,
+    });
+  }
   const copiedBoot = join(bootDir, 'boot');
   const bootFiles = readdirSync(copiedBoot);
   const kernel = bootFiles.find((f) => /^vmlinu[xz]-/.test(f));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { validityAptopts } from '../host/mirror.js';
+import { keyringArgs, validityAptopts } from '../host/mirror.js';
 
 /*
  * Why mmdebstrap and not sbuild (measured on the 2-core bookworm dev machine, hello example, trixie,
@@ -83,8 +83,9 @@ export function pruneBuildEnvs(dir: string, release: string, architecture: strin
 /**
  * mmdebstrap's unshare mode works without root (through newuidmap and /etc/subuid) and as root,
  * leaves no mounts behind on the host when it is killed, and makes the same tarball as root mode.
+ * Where the user may not create user namespaces, root mode through sudo (src/host/userns.ts).
  */
-const MMDEBSTRAP_MODE = '--mode=unshare';
+export type BuildMode = 'unshare' | 'root';
 
 /** The mmdebstrap argv that makes the reusable build environment tarball. */
 export function createEnvArgv(opts: {
@@ -93,11 +94,13 @@ export function createEnvArgv(opts: {
   mirror: string;
   target: string;
   checkValidUntil: boolean;
+  mode: BuildMode;
 }): string[] {
   return [
     'mmdebstrap',
-    MMDEBSTRAP_MODE,
+    `--mode=${opts.mode}`,
     '--variant=buildd',
+    ...keyringArgs(),
     ...validityAptopts(opts.checkValidUntil),
     `--architectures=${opts.architecture}`,
     `--include=${BUILD_ENV_EXTRA_PACKAGES.join(',')}`,
@@ -124,11 +127,18 @@ export const WORK_NAMES = {
  * build script in the chroot, copy the results out, and throw the chroot away (target /dev/null).
  * Every hook is a constant string; the varying inputs reach the script through its environment.
  */
-export function buildArgv(opts: { release: string; architecture: string; mirror: string; checkValidUntil: boolean }): string[] {
+export function buildArgv(opts: {
+  release: string;
+  architecture: string;
+  mirror: string;
+  checkValidUntil: boolean;
+  mode: BuildMode;
+}): string[] {
   return [
     'mmdebstrap',
-    MMDEBSTRAP_MODE,
+    `--mode=${opts.mode}`,
     '--variant=custom',
+    ...keyringArgs(),
     ...validityAptopts(opts.checkValidUntil),
     `--architectures=${opts.architecture}`,
     `--setup-hook=tar-in ${WORK_NAMES.envTar} /`,

@@ -6,7 +6,17 @@ import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { ConsoleEvent } from '../vm/console.js';
 import { GuestVm } from '../vm/guest.js';
-import { firmwareFiles, qemuPackage, qemuBinary, type QemuVmSpec } from '../vm/qemu.js';
+import {
+  findUefiFirmware,
+  qemuBinary,
+  qemuPackage,
+  UEFI_FIRMWARE_CANDIDATES,
+  UEFI_FIRMWARE_PACKAGE,
+  type QemuVmSpec,
+  type UefiFirmware,
+} from '../vm/qemu.js';
+import type { Architecture } from '../config.js';
+import type { Deps } from '../context.js';
 import { scratchDir } from '../host/scratch.js';
 
 export interface BootResult {
@@ -22,6 +32,20 @@ export interface BootResult {
 
 export const SHARE_TAG = 'dvc';
 
+/** The UEFI firmware, installed from the distribution's package when none of the known paths has it. */
+async function ensureUefiFirmware(deps: Deps, arch: Architecture): Promise<UefiFirmware> {
+  const found = findUefiFirmware(arch);
+  if (found) return found;
+  const pkg = UEFI_FIRMWARE_PACKAGE[arch];
+  await ensureHostTools(deps, 'boot', 'UEFI firmware', [
+    { command: UEFI_FIRMWARE_CANDIDATES[arch][0].code, package: pkg, optional: true },
+  ]);
+  const installed = findUefiFirmware(arch);
+  if (installed) return installed;
+  const tried = UEFI_FIRMWARE_CANDIDATES[arch].map((f) => `${f.code} with ${f.vars}`).join('; ');
+  throw new StageError('boot', `no UEFI firmware for ${arch} found (package ${pkg}); tried: ${tried}`);
+}
+
 export const boot: Stage<'boot'> = {
   name: 'boot',
   skipReason: (config) => (config.install ? undefined : 'install: false'),
@@ -34,10 +58,8 @@ export const boot: Stage<'boot'> = {
     await ensureHostTools(deps, 'boot', 'booting the image', [
       { command: qemuBinary(config.architecture), package: qemuPackage(config.architecture) },
       { command: 'qemu-img', package: 'qemu-utils' },
-      ...(config.firmware === 'uefi'
-        ? [{ command: firmwareFiles(config.architecture).code, package: firmwareFiles(config.architecture).package }]
-        : []),
     ]);
+    const uefi = config.firmware === 'uefi' ? await ensureUefiFirmware(deps, config.architecture) : undefined;
     // Sockets get a short path of their own: unix socket paths are limited to 107 bytes.
     const run = scratchDir(ctx, 'vm');
     const shareDir = join(run.path, 'share');
@@ -49,9 +71,9 @@ export const boot: Stage<'boot'> = {
       log: ctx.log,
     });
     let uefiVars: string | undefined;
-    if (config.firmware === 'uefi') {
+    if (uefi) {
       uefiVars = join(run.path, 'efivars.fd');
-      copyFileSync(firmwareFiles(config.architecture).vars, uefiVars);
+      copyFileSync(uefi.vars, uefiVars);
     }
     const spec: QemuVmSpec = {
       arch: config.architecture,
@@ -67,6 +89,7 @@ export const boot: Stage<'boot'> = {
       monitorSocket: join(run.path, 'monitor.sock'),
       pidFile: join(run.path, 'qemu.pid'),
       share: { path: shareDir, tag: SHARE_TAG },
+      uefiCode: uefi?.code,
       uefiVars,
     };
     const milestones: { milestone: string; seconds: number }[] = [];

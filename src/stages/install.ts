@@ -1,6 +1,8 @@
 import { join } from 'node:path';
-import type { Stage } from '../context.js';
-import { scratchDir } from '../host/scratch.js';
+import { mkdirSync } from 'node:fs';
+import { formatBytes } from '../config.js';
+import type { Stage, StageContext } from '../context.js';
+import { scratchBase, scratchDir, spaceShortfalls, type SpaceNeed } from '../host/scratch.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { installWithBuilder } from '../install/builder-install.js';
@@ -25,6 +27,35 @@ function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {
   return `the Debian mirror ${mirror || '(installer default)'} could not be reached through the apt proxy: ${proxy.stats.errors.at(-1)}`;
 }
 
+/**
+ * Fails fast when the image cannot fit: the image lands in the output directory; its root file system
+ * (mmdebstrap) or the builder's scratch disk is made under the scratch base first.
+ */
+function checkFreeSpace(ctx: StageContext): void {
+  const { config, paths, deps } = ctx;
+  mkdirSync(paths.root, { recursive: true });
+  const base = scratchBase(deps.env);
+  const needs: SpaceNeed[] = [
+    { dir: paths.root, bytes: config.imageSizeBytes, what: `the ${config.imageSize} image` },
+    config.installer === 'mmdebstrap'
+      ? { dir: base, bytes: config.imageSizeBytes, what: 'its root file system' }
+      : { dir: base, bytes: config.imageSizeBytes + 1024 ** 3, what: "the builder's scratch disk" },
+  ];
+  const short = spaceShortfalls(needs);
+  if (short.length) {
+    throw new StageError(
+      'install',
+      short
+        .map(
+          (s) =>
+            `not enough free space in ${s.dir} for ${s.what}: ${s.needed} bytes (${formatBytes(s.needed)}) needed, ${s.available} bytes (${formatBytes(s.available)}) available`,
+        )
+        .join('; ') + ' (image-size, RUNNER_TEMP or TMPDIR, output-dir)',
+      'infrastructure',
+    );
+  }
+}
+
 export const install: Stage<'install'> = {
   name: 'install',
   skipReason: (config) => (config.install ? undefined : 'install: false'),
@@ -43,6 +74,7 @@ export const install: Stage<'install'> = {
         'install-built-packages is true but the package stage built no .deb (is build-package false?)',
       );
     }
+    checkFreeSpace(ctx);
     const work = scratchDir(ctx, 'install');
     const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
     const port = await proxy.start();

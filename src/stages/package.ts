@@ -11,12 +11,15 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import type { Deps, Stage, StageContext } from '../context.js';
+import type { Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
+import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
+import { makeScratchDir } from '../host/scratch.js';
+import { mmdebstrapMode } from '../host/userns.js';
 import {
+  type BuildMode,
   BUILD_SCRIPT,
   WORK_NAMES,
   buildArgv,
@@ -91,14 +94,17 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
   await ensureHostTools(deps, STAGE, 'a clean package build environment', [
     { command: 'mmdebstrap', package: 'mmdebstrap' },
     { command: 'newuidmap', package: 'uidmap' },
+    DEBIAN_KEYRING_TOOL,
   ]);
+  const { mode, why } = await mmdebstrapMode(deps.exec, STAGE);
+  ctx.progress(why);
 
   // A previous run's packages would be handed to the install stage as if this run had built them.
   rmSync(paths.packages, { recursive: true, force: true });
   mkdirSync(paths.packages, { recursive: true });
 
-  const work = mkdtempSync(join(tmpdir(), 'debian-vm-ci-package-'));
-  const workId = deps.resources.add({ kind: 'dir', name: 'package build directory', path: work });
+  const scratch = makeScratchDir(deps, 'package', { prefix: 'debian-vm-ci', forSubUids: mode === 'unshare' });
+  const work = scratch.path;
   try {
     copySourceTree(config.workingDirectory, join(work, WORK_NAMES.source), [config.outputDir, deps.cacheDir, work]);
     let version = head.version;
@@ -111,11 +117,11 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     }
     writeFileSync(join(work, WORK_NAMES.script), BUILD_SCRIPT, { mode: 0o755 });
 
-    const cache = await provideBuildEnv(ctx, work);
+    const cache = await provideBuildEnv(ctx, work, mode);
     symlinkSync(cache.path, join(work, WORK_NAMES.envTar));
 
     ctx.progress(`building ${head.source} ${version} for ${release}/${architecture} in a throwaway chroot`);
-    const watcher = await runBuild(ctx, work);
+    const watcher = await runBuild(ctx, work, mode);
     if (watcher.failure !== undefined) {
       throw new StageError(
         STAGE,
@@ -165,8 +171,8 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     }
     return result;
   } finally {
-    await removeWorkDir(deps, work);
-    deps.resources.remove(workId);
+    await removeWorkDir(ctx, work, mode);
+    scratch.release();
   }
 }
 
@@ -190,7 +196,7 @@ export function copySourceTree(from: string, to: string, exclude: readonly strin
 }
 
 /** The cached build environment tarball, made first when this week's is missing. */
-async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEnvCache> {
+async function provideBuildEnv(ctx: StageContext, work: string, mode: BuildMode): Promise<BuildEnvCache> {
   const { config, deps } = ctx;
   const release = config.buildRelease;
   const key = buildEnvKey({
@@ -212,7 +218,7 @@ async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEn
   const env = buildEnvironment(deps.env, { lintian: false, tmpdir: work });
   if (!config.cache) {
     const target = join(work, 'uncached-build-env.tar');
-    await runCreateEnv(ctx, target, env);
+    await runCreateEnv(ctx, target, env, mode);
     return { hit: false, key, path: target };
   }
   mkdirSync(dir, { recursive: true });
@@ -221,7 +227,7 @@ async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEn
   const partialId = deps.resources.add({ kind: 'dir', name: 'partial build environment', path: partial });
   try {
     const target = join(partial, `${key}.tar`);
-    await runCreateEnv(ctx, target, env);
+    await runCreateEnv(ctx, target, env, mode);
     renameSync(target, cached);
   } finally {
     rmSync(partial, { recursive: true, force: true });
@@ -232,7 +238,7 @@ async function provideBuildEnv(ctx: StageContext, work: string): Promise<BuildEn
   return { hit: false, key, path: cached };
 }
 
-async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.ProcessEnv, mode: BuildMode): Promise<void> {
   const { config, deps } = ctx;
   const watcher = new BuildLogWatcher((m) => ctx.progress(m));
   const result = await deps.exec.run(
@@ -242,10 +248,12 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
       mirror: config.mirror,
       target,
       checkValidUntil: config.checkValidUntil,
+      mode,
     }),
     {
       stage: STAGE,
       env,
+      privileged: mode === 'root',
       log: ctx.log,
       onLine: (l) => watcher.onLine(l),
       check: false,
@@ -262,9 +270,21 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
       watcher.failureDetails(),
     );
   }
+  // Root mode wrote the tarball as root: the cache stays the user's.
+  if (mode === 'root') await chownToUser(ctx, target);
 }
 
-async function runBuild(ctx: StageContext, work: string): Promise<BuildLogWatcher> {
+/** Gives a path a sudo'd tool wrote back to the user running us. */
+async function chownToUser(ctx: StageContext, path: string): Promise<void> {
+  if (typeof process.getuid !== 'function' || typeof process.getgid !== 'function') return;
+  await ctx.deps.exec.run(['chown', '-R', `${process.getuid()}:${process.getgid()}`, '--', path], {
+    stage: STAGE,
+    privileged: true,
+    log: ctx.log,
+  });
+}
+
+async function runBuild(ctx: StageContext, work: string, mode: BuildMode): Promise<BuildLogWatcher> {
   const { config, deps } = ctx;
   const watcher = new BuildLogWatcher((m) => ctx.progress(m));
   const started = Date.now();
@@ -276,10 +296,12 @@ async function runBuild(ctx: StageContext, work: string): Promise<BuildLogWatche
         architecture: config.architecture,
         mirror: config.mirror,
         checkValidUntil: config.checkValidUntil,
+        mode,
       }),
       {
         stage: STAGE,
         cwd: work,
+        privileged: mode === 'root',
         env: buildEnvironment(deps.env, { lintian: config.lintian, tmpdir: work }),
         log: ctx.log,
         onLine: (l) => watcher.onLine(l),
@@ -330,14 +352,16 @@ function reportLintian(ctx: StageContext, out: string, result: PackageResult): S
 }
 
 /**
- * A build killed half-way leaves mmdebstrap's chroot in the work directory, partly owned by
- * sub-uids the caller cannot delete; mmdebstrap's unshare helper removes it from inside the namespace.
+ * A build killed half-way leaves mmdebstrap's chroot in the work directory: in unshare mode partly owned
+ * by sub-uids the caller cannot delete (mmdebstrap's unshare helper removes it from inside the
+ * namespace), in root mode owned by root (removed through sudo by the scratch dir's release).
  */
-async function removeWorkDir(deps: Deps, work: string): Promise<void> {
+async function removeWorkDir(ctx: StageContext, work: string, mode: BuildMode): Promise<void> {
+  if (mode === 'root') return;
   try {
     rmSync(work, { recursive: true, force: true });
   } catch {
-    await deps.exec
+    await ctx.deps.exec
       .run(['mmdebstrap', '--unshare-helper', 'rm', '-rf', '--', work], { stage: STAGE, check: false, timeoutSeconds: 300 })
       .catch(() => undefined);
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Architecture, Firmware } from '../config.js';
 
 export function qemuBinary(arch: Architecture): string {
@@ -9,10 +10,36 @@ export function qemuPackage(arch: Architecture): string {
 }
 
 /** UEFI firmware: the code image (read-only) and the variable store template we copy per VM. */
-export function firmwareFiles(arch: Architecture): { code: string; vars: string; package: string } {
-  return arch === 'arm64'
-    ? { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd', package: 'qemu-efi-aarch64' }
-    : { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd', package: 'ovmf' };
+export interface UefiFirmware {
+  code: string;
+  vars: string;
+}
+
+/**
+ * Where distributions put EDK2's firmware, searched in this order: Debian (bookworm, trixie) and Ubuntu
+ * (22.04 and later) ship the 4 MiB OVMF images and AAVMF; older releases the 2 MiB ones; then Fedora's
+ * and Arch's names, for self-hosted runners.
+ */
+export const UEFI_FIRMWARE_CANDIDATES: Readonly<Record<Architecture, readonly UefiFirmware[]>> = {
+  amd64: [
+    { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+    { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: '/usr/share/OVMF/OVMF_VARS.fd' },
+    { code: '/usr/share/edk2/ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2/ovmf/OVMF_VARS.fd' },
+    { code: '/usr/share/edk2/x64/OVMF_CODE.4m.fd', vars: '/usr/share/edk2/x64/OVMF_VARS.4m.fd' },
+  ],
+  arm64: [
+    { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
+    { code: '/usr/share/AAVMF/AAVMF_CODE.no-secboot.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' },
+    { code: '/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw', vars: '/usr/share/edk2/aarch64/vars-template-pflash.raw' },
+  ],
+};
+
+/** The Debian and Ubuntu package of the firmware. */
+export const UEFI_FIRMWARE_PACKAGE: Readonly<Record<Architecture, string>> = { amd64: 'ovmf', arm64: 'qemu-efi-aarch64' };
+
+/** The first candidate whose code and variable store both exist. */
+export function findUefiFirmware(arch: Architecture, exists: (path: string) => boolean = existsSync): UefiFirmware | undefined {
+  return UEFI_FIRMWARE_CANDIDATES[arch].find((f) => exists(f.code) && exists(f.vars));
 }
 
 export interface QemuVmSpec {
@@ -33,6 +60,8 @@ export interface QemuVmSpec {
   pidFile: string;
   /** Host directory shared with the guest over 9p. */
   share?: { path: string; tag: string };
+  /** The UEFI code image (findUefiFirmware); the first known path when absent. */
+  uefiCode?: string;
   /** Per-VM copy of the UEFI variable store. */
   uefiVars?: string;
 }
@@ -49,8 +78,8 @@ export function qemuArgv(spec: QemuVmSpec): string[] {
   argv.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
   argv.push('-smp', String(spec.cpus), '-m', String(spec.memoryMiB));
   if (spec.firmware === 'uefi') {
-    const fw = firmwareFiles(spec.arch);
-    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`);
+    const code = spec.uefiCode ?? UEFI_FIRMWARE_CANDIDATES[spec.arch][0].code;
+    argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`);
     if (spec.uefiVars) argv.push('-drive', `if=pflash,format=raw,unit=1,file=${spec.uefiVars}`);
   }
   // A VGA device (not shown) so that the monitor can take a screenshot of what only tty0 saw.
