@@ -148,6 +148,7 @@ export function ensureRunnerUser(name = RUNNER_USER): RunnerUser {
  * finds the repository top through it), then lay the working tree's files over it, tracked and
  * untracked-but-not-ignored alike (`git ls-files --cached --others --exclude-standard`, files deleted
  * in the working tree removed), and reset the index so that `git status` shows the same changes.
+ * DVC_DIST_DIR replaces the clone's dist/ with a private build.
  *
  * nodeModules 'hardlink': node_modules is 670 MB and `npm ci` costs 33 s here (and the network);
  * `cp -al` makes it in a second. The links share inodes with the root checkout's node_modules, so
@@ -180,6 +181,12 @@ export function cloneCheckout(user: RunnerUser, opts: { nodeModules: 'hardlink' 
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   root(['git', '-c', 'safe.directory=*', '-C', dir, 'reset', '--quiet']);
+  // A private build under test (`node scripts/build.mjs /tmp/dist-e`), as dist-action.test.ts takes it.
+  const dist = process.env.DVC_DIST_DIR;
+  if (dist && resolve(dist) !== join(ROOT, 'dist')) {
+    root(['rm', '-rf', join(dir, 'dist')]);
+    root(['cp', '-r', resolve(dist), join(dir, 'dist')]);
+  }
   root(['chown', '-R', `${user.name}:${user.gid}`, dir]);
   if (opts.nodeModules === 'hardlink' && existsSync(join(ROOT, 'node_modules'))) {
     try {
@@ -411,11 +418,20 @@ export async function leftovers(user: RunnerUser, before: Set<string>, paths: re
     await new Promise((r) => setTimeout(r, 500));
     processes = processesOf(user, [user.home, ...paths]);
   }
-  const scratch = scratchRoots(user).flatMap((d) =>
-    entries(d)
-      .filter(([name]) => SCRATCH_NAME.test(name) && !before.has(`${d}/${name}`))
-      .map(([name, uid]) => `${d}/${name} (uid ${uid})`),
-  );
+  // Another user's entries are another run's (a developer's own as-runner session); a root-owned one may be
+  // this run's (a sudo'd tool's) or a concurrent root run's, which is gone a moment later: it must persist.
+  const candidates = (): string[] =>
+    scratchRoots(user).flatMap((d) =>
+      entries(d)
+        .filter(([name, uid]) => SCRATCH_NAME.test(name) && !before.has(`${d}/${name}`) && (uid === user.uid || uid === 0))
+        .map(([name, uid]) => `${d}/${name} (uid ${uid})`),
+    );
+  let scratch = candidates();
+  if (scratch.length) {
+    await new Promise((r) => setTimeout(r, 5_000));
+    const still = new Set(candidates());
+    scratch = scratch.filter((s) => still.has(s));
+  }
   // Only below paths of this run: a root test run elsewhere on the machine may have its own mmdebstrap mounts in /tmp.
   const mounts = mountsBelow([user.home, ...paths, ...scratch.map((s) => s.replace(/ \(uid \d+\)$/, ''))]);
   return { processes, mounts, scratch };
