@@ -17,7 +17,7 @@ import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
 import { makeScratchDir } from '../host/scratch.js';
-import { mmdebstrapMode } from '../host/userns.js';
+import { mmdebstrapMode, type MmdebstrapMode } from '../host/userns.js';
 import {
   type BuildMode,
   BUILD_SCRIPT,
@@ -59,6 +59,8 @@ export interface PackageResult {
   architecture: string;
   seconds: number;
   cache: BuildEnvCache;
+  /** How mmdebstrap ran and why (user namespaces, or root mode through sudo). */
+  mmdebstrap: MmdebstrapMode;
   /** Present when lintian ran. */
   lintian?: { tags: LintianTag[]; failing: number; report: string };
 }
@@ -96,8 +98,9 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     { command: 'newuidmap', package: 'uidmap' },
     DEBIAN_KEYRING_TOOL,
   ]);
-  const { mode, why } = await mmdebstrapMode(deps.exec, STAGE);
-  ctx.progress(why);
+  const buildMode = await mmdebstrapMode(deps.exec, STAGE);
+  const { mode } = buildMode;
+  ctx.progress(buildMode.why);
 
   // A previous run's packages would be handed to the install stage as if this run had built them.
   rmSync(paths.packages, { recursive: true, force: true });
@@ -156,6 +159,7 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
       architecture,
       seconds: 0,
       cache,
+      mmdebstrap: buildMode,
     };
 
     let lintianFailure: StageError | undefined;
@@ -164,7 +168,8 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     result.seconds = Math.round((performance.now() - started) / 100) / 10;
     result.summary =
       `${result.sourceName} ${result.version}: ${debs.map((d) => basename(d)).join(', ')} for ${release}/${architecture} ` +
-      `in ${Math.round(result.seconds)}s; build environment cache ${cache.hit ? 'hit' : 'miss'} (${cache.key})` +
+      `in ${Math.round(result.seconds)}s; build environment cache ${cache.hit ? 'hit' : 'miss'} (${cache.key}); ` +
+      (mode === 'root' ? buildMode.why : 'mmdebstrap unshare mode') +
       (result.lintian ? `; lintian: ${lintianCounts(result.lintian.tags)}` : '');
     if (lintianFailure) {
       throw new StageError(STAGE, lintianFailure.message, 'test', lintianFailure.details, result);
