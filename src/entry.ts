@@ -44,7 +44,8 @@ async function execute(
   resources: ResourceTracker,
   github: Deps['github'],
 ): Promise<RunResult | number> {
-  reporter.setSecret(config.password);
+  // Only the generated password is masked in the whole job log: see Reporter.setSecret.
+  reporter.setSecret(config.password, { mask: config.passwordGenerated });
   const deps: Deps = {
     exec: new HostExec(reporter, resources),
     reporter,
@@ -85,7 +86,6 @@ export async function actionMain(): Promise<void> {
   let config: Config;
   try {
     const read: InputReader = (name) => core.getInput(name);
-    reporter.setSecret(core.getInput('password'));
     config = parseConfig(read, parseContext(workspace, join(runnerTemp, 'debian-vm-ci')));
   } catch (e) {
     core.setFailed(e instanceof Error ? e.message : String(e));

@@ -214,7 +214,7 @@ function writeReports(
     stages: [...records],
     config: publicConfig(config),
   };
-  const json = deps.reporter.redact(JSON.stringify(result, null, 2));
+  const json = deps.reporter.redactJson(result);
   writeFileSync(paths.resultJson, json + '\n');
   writeFileSync(paths.summaryMd, deps.reporter.redact(renderRunSummary(result, { onGitHub: false })));
   return result;

@@ -18,21 +18,41 @@ export interface Reporter {
   error(message: string, props?: AnnotationProps): void;
   group<T>(name: string, fn: () => Promise<T>): Promise<T>;
   setOutput(name: string, value: string | number): void;
-  /** Registers a value that must never be printed; redact() replaces it. */
-  setSecret(value: string): void;
+  /**
+   * Registers a value that must never be printed; redact() replaces it where it stands as a whole value.
+   * `mask`: also let GitHub's runner mask it in the whole job log (for the generated password; a value
+   * from `secrets.*` is masked by the runner already, and a test VM's password written in a public
+   * workflow, such as `grml`, must not turn every `grml-debootstrap` into `***-debootstrap`).
+   */
+  setSecret(value: string, opts?: { mask?: boolean }): void;
   redact(text: string): string;
+  /** JSON of a value with redact() applied to its strings only: valid JSON whatever the secret. */
+  redactJson(value: unknown): string;
   writeSummary(markdown: string): Promise<void>;
 }
 
+/**
+ * Where a secret stands as a value of its own: not inside a longer word, path or name. Letters,
+ * digits and the characters that join a word into a name (- _ . / + @) on either side mean it is
+ * part of something else ("grml" in "grml-debootstrap" or "/tmp/grml.log").
+ */
+export function wholeValuePattern(secret: string): RegExp {
+  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<![\\p{L}\\p{N}_./+@-])${escaped}(?![\\p{L}\\p{N}_./+@-])`, 'gu');
+}
+
 abstract class BaseReporter {
-  private readonly secrets: string[] = [];
-  setSecret(value: string): void {
-    if (value && !this.secrets.includes(value)) this.secrets.push(value);
+  private readonly patterns = new Map<string, RegExp>();
+  setSecret(value: string, _opts?: { mask?: boolean }): void {
+    if (value && !this.patterns.has(value)) this.patterns.set(value, wholeValuePattern(value));
   }
   redact(text: string): string {
     let out = text;
-    for (const s of this.secrets) out = out.split(s).join('***');
+    for (const p of this.patterns.values()) out = out.replace(p, '***');
     return out;
+  }
+  redactJson(value: unknown, indent = 2): string {
+    return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? this.redact(v) : v), indent);
   }
 }
 
@@ -56,13 +76,13 @@ export class GitHubReporter extends BaseReporter implements Reporter {
   setOutput(name: string, value: string | number): void {
     core.setOutput(name, String(value));
   }
-  override setSecret(value: string): void {
+  override setSecret(value: string, opts?: { mask?: boolean }): void {
     super.setSecret(value);
-    if (value) core.setSecret(value);
+    if (value && opts?.mask) core.setSecret(value);
   }
   async writeSummary(markdown: string): Promise<void> {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
-    await core.summary.addRaw(markdown, true).write();
+    await core.summary.addRaw(this.redact(markdown), true).write();
   }
 }
 

@@ -31,6 +31,9 @@ export class RecordingReporter implements Reporter {
   redact(text: string): string {
     return text;
   }
+  redactJson(value: unknown): string {
+    return JSON.stringify(value, null, 2);
+  }
   async writeSummary(markdown: string): Promise<void> {
     this.summary += markdown;
   }
