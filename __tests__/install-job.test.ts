@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig, type ParseContext } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
-import { grmlBootAppend, grmlPackageList, jobParams } from '../src/install/builder-install.js';
+import { grmlBootAppend, grmlPackageList, INSTALL_JOB, jobParams } from '../src/install/builder-install.js';
 
 const project = mkdtempSync(join(tmpdir(), 'dvc-install-job-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
@@ -60,5 +60,76 @@ describe('the grml-debootstrap job in the builder', () => {
     expect(sourced.error).toBeUndefined();
     expect(sourced.stdout).toBe('sid|1|0|http://10.0.2.2:3142/|console=tty0 console=ttyS0,115200 net.ifnames=0|ci-vm|');
     expect(params).not.toContain('s3cr3t');
+  });
+});
+
+/**
+ * Runs the real job.sh with its fixed paths (/job, /scratch, /etc/debootstrap) moved below a temp dir and
+ * stand-ins for the builder's commands on PATH; returns the arguments grml-debootstrap was called with.
+ */
+function grmlArgsOf(flags: Record<string, string>, installedList = 'ssh\npostfix\n'): string[] {
+  const root = mkdtempSync(join(tmpdir(), 'dvc-job-run-'));
+  try {
+    const job = join(root, 'job');
+    const bin = join(root, 'bin');
+    for (const d of [job, bin, join(root, 'scratch'), join(root, 'etc-debootstrap')]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(root, 'etc-debootstrap', 'packages'), installedList);
+    const c = config(flags);
+    writeFileSync(join(job, 'params'), jobParams(c, 'http://10.0.2.2:3142/'));
+    writeFileSync(join(job, 'password'), c.password);
+    const packages = c.installProfile === 'fast' ? grmlPackageList(c) : [...c.packages];
+    writeFileSync(join(job, 'packages'), packages.length ? packages.join('\n') + '\n' : '');
+    writeFileSync(join(job, 'installer-args'), c.installerArgs.map((a) => `${a}\0`).join(''));
+    const script = INSTALL_JOB.replaceAll('/job/', `${job}/`)
+      .replaceAll('/scratch', join(root, 'scratch'))
+      .replaceAll('/etc/debootstrap', join(root, 'etc-debootstrap'))
+      .replaceAll('/etc/apt/apt.conf.d/', `${root}/`);
+    for (const stub of ['mount', 'dmsetup', 'losetup', 'blockdev', 'apt-get', 'sync']) {
+      writeFileSync(join(bin, stub), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    }
+    writeFileSync(join(bin, 'dpkg-query'), '#!/bin/sh\necho 0.130\n', { mode: 0o755 });
+    writeFileSync(join(bin, 'grml-debootstrap'), `#!/bin/sh\nprintf '%s\\0' "$@" > ${root}/args\n`, { mode: 0o755 });
+    const r = spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    expect(r.error).toBeUndefined();
+    return readFileSync(join(root, 'args'), 'utf8').split('\0').slice(0, -1);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+describe('the grml-debootstrap command line (job.sh run with stand-ins)', () => {
+  it("passes only what a VM test needs by default: grml-debootstrap's own packages, kernel and variant", () => {
+    const args = grmlArgsOf({ password: 'grml', hostname: 'ci-vm', release: 'forky' });
+    for (const option of ['--packages', '--nokernel', '--debopt', '--defaultinterfaces', '--remove-configs']) {
+      expect(args, option).not.toContain(option);
+    }
+    expect(args).toEqual(expect.arrayContaining(['--vmfile', '--vmsize', '3G', '--release', 'forky', '--hostname', 'ci-vm']));
+    expect(args[args.indexOf('--password') + 1]).toBe('grml');
+    expect(args[args.indexOf('--bootappend') + 1]).toBe('console=tty0 console=ttyS0,115200 net.ifnames=0');
+    expect(args).toContain('--mirror');
+    expect(grmlArgsOf({ firmware: 'uefi' })).toContain('--vmefi');
+  });
+
+  it("adds the packages input to grml-debootstrap's own list instead of replacing it", () => {
+    const args = grmlArgsOf({ packages: 'curl jq' }, 'ssh\npostfix\n');
+    expect(args[args.indexOf('--packages') + 1]).toMatch(/installer-packages$/);
+    expect(args).not.toContain('--nokernel');
+    expect(args).not.toContain('--debopt');
+  });
+
+  it('uses the lean list, no kernel of its own, minbase and dpkg shortcuts only with install-profile: fast', () => {
+    const args = grmlArgsOf({ 'install-profile': 'fast' });
+    expect(args).toEqual(expect.arrayContaining(['--nokernel', '--packages', '--defaultinterfaces', '--remove-configs']));
+    expect(args[args.indexOf('--debopt') + 1]).toMatch(/^--variant=minbase --dpkgopt=force-unsafe-io/);
+  });
+
+  it('lets apt accept an expired Release file (check-valid-until: false) without other debootstrap options', () => {
+    const args = grmlArgsOf({ 'check-valid-until': 'false' });
+    expect(args[args.indexOf('--debopt') + 1]).toMatch(/^--aptopt=\S+valid-until$/);
+    expect(args).not.toContain('--nokernel');
   });
 });

@@ -20,6 +20,8 @@ export type Firmware = 'bios' | 'uefi';
 export type Architecture = 'amd64' | 'arm64';
 export type LintSeverity = 'error' | 'warning' | 'info' | 'style';
 export type UploadPolicy = 'always' | 'failure' | 'never';
+/** `default`: the installer's own configuration; `fast`: named shortcuts that change what is tested. */
+export type InstallProfile = 'default' | 'fast';
 export type LintianSeverity = 'error' | 'warning' | 'info' | 'pedantic';
 
 export interface Config {
@@ -47,6 +49,7 @@ export interface Config {
   readonly install: boolean;
   readonly installBuiltPackages: boolean;
   readonly installer: Installer;
+  readonly installProfile: InstallProfile;
   readonly installCommand: string;
   readonly installerArgs: readonly string[];
   readonly isolation: Isolation;
@@ -390,6 +393,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     install: boolean('install', get('install')),
     installBuiltPackages: boolean('install-built-packages', get('install-built-packages')),
     installer,
+    installProfile: oneOf('install-profile', get('install-profile').trim(), ['default', 'fast'] as const),
     installCommand,
     installerArgs: shellWords('installer-args', get('installer-args')),
     checkValidUntil: boolean('check-valid-until', get('check-valid-until')),
@@ -468,6 +472,7 @@ export const INPUT_NAMES = [
   'install',
   'install-built-packages',
   'installer',
+  'install-profile',
   'install-command',
   'installer-args',
   'isolation',

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
@@ -10,8 +10,8 @@ import { tail } from '../host/exec.js';
 import { dhcpClientPackage, kernelPackage, serialConsole } from './common.js';
 
 /**
- * The lean package list handed to grml-debootstrap (--packages, with --nokernel): a kernel without
- * headers and firmware, and what a booted system needs to be tested. `packages` adds to it.
+ * install-profile: fast — the lean package list handed to grml-debootstrap (--packages, with --nokernel):
+ * a kernel without headers and firmware, and what a booted system needs to be tested. `packages` adds to it.
  */
 export function grmlPackageList(config: Config): string[] {
   return [
@@ -60,12 +60,25 @@ EXTRA=()
 [ -s /job/installer-args ] && mapfile -d '' -t EXTRA < /job/installer-args
 case "$INSTALLER" in
   grml-debootstrap)
+    # What a VM test needs, and nothing that changes what grml-debootstrap installs.
     args=(--force --vmfile --vmsize "$VMSIZE" --target "$T" --release "$RELEASE" --hostname "$HOSTNAME"
-          --password "$(cat /job/password)" --bootappend "$BOOTAPPEND" --nokernel --packages /job/packages
-          --defaultinterfaces --remove-configs
-          --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*$VALIDITY")
+          --password "$(cat /job/password)" --bootappend "$BOOTAPPEND")
     [ -n "$MIRROR" ] && args+=(--mirror "$MIRROR")
     [ "$VMEFI" = 1 ] && args+=(--vmefi)
+    if [ "$PROFILE" = fast ]; then
+      # install-profile: fast, a named shortcut: the lean list, no kernel of grml-debootstrap's choosing, minbase.
+      args+=(--nokernel --packages /job/packages --defaultinterfaces --remove-configs
+             --debopt "--variant=minbase --dpkgopt=force-unsafe-io --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/locale/*$VALIDITY")
+      cp /job/packages /job/installer-packages
+    else
+      # The installer's own list (the package this run built, when it tests itself); packages adds to it.
+      cp /etc/debootstrap/packages /job/installer-packages
+      if [ -s /job/packages ]; then
+        cat /job/packages >> /job/installer-packages
+        args+=(--packages /job/installer-packages)
+      fi
+      [ -n "$VALIDITY" ] && args+=(--debopt "\${VALIDITY# }")
+    fi
     # After the chroot stage (grml-debootstrap's post-scripts): the build-time dpkg and apt options
     # mmdebstrap kept in the target (--debopt above) are not for the installed system.
     mkdir -p /etc/debootstrap/post-scripts
@@ -78,7 +91,7 @@ fi
 EOS
     chmod 0755 /etc/debootstrap/post-scripts/zz-debian-vm-ci
     export CHECK_VALID_UNTIL
-    echo "I: grml-debootstrap $(dpkg-query -W -f='\${Version}' grml-debootstrap)"
+    echo "I: grml-debootstrap $(dpkg-query -W -f='\${Version}' grml-debootstrap) (install-profile: $PROFILE)"
     grml-debootstrap "\${args[@]}" "\${EXTRA[@]}"
     rc=$?
     ;;
@@ -118,6 +131,7 @@ export function jobParams(config: Config, proxyUrl: string): string {
     VMSIZE: config.imageSize,
     VMEFI: config.firmware === 'uefi' ? '1' : '0',
     BOOTAPPEND: grmlBootAppend(config),
+    PROFILE: config.installProfile,
     PROXY: proxyUrl,
     CHECK_VALID_UNTIL: config.checkValidUntil ? '1' : '0',
   };
@@ -149,7 +163,9 @@ export async function installWithBuilder(
     writeFileSync(join(jobDir, 'job.sh'), INSTALL_JOB);
     writeFileSync(join(jobDir, 'params'), jobParams(config, `http://10.0.2.2:${opts.proxyPort}/`));
     writeFileSync(join(jobDir, 'password'), config.password, { mode: 0o600 });
-    writeFileSync(join(jobDir, 'packages'), grmlPackageList(config).join('\n') + '\n');
+    // fast: the lean list replaces grml-debootstrap's; default: only the packages input, added to its own.
+    const packages = config.installProfile === 'fast' ? grmlPackageList(config) : [...config.packages];
+    writeFileSync(join(jobDir, 'packages'), packages.length ? packages.join('\n') + '\n' : '');
     writeFileSync(join(jobDir, 'installer-args'), config.installerArgs.map((a) => `${a}\0`).join(''));
     writeFileSync(join(jobDir, 'install-command'), config.installCommand);
     // The project's own grml-debootstrap becomes the installer; other packages are not installed by it.
@@ -202,7 +218,17 @@ export async function installWithBuilder(
     } else {
       throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
     }
-    return { boot: { kind: 'disk' }, summary: `${config.installer} in ${where}, ${seconds}s`, isolation: `vm (${backend})` };
+    // The package list grml-debootstrap installed, for the reports (written by the guest: a regular file only).
+    const listed = join(jobDir, 'installer-packages');
+    if (existsSync(listed) && lstatSync(listed).isFile() && lstatSync(listed).size < 1024 ** 2) {
+      copyFileSync(listed, join(paths.logs, 'installer-packages.txt'));
+    }
+    const profile = config.installer === 'grml-debootstrap' ? ` (install-profile: ${config.installProfile})` : '';
+    return {
+      boot: { kind: 'disk' },
+      summary: `${config.installer}${profile} in ${where}, ${seconds}s`,
+      isolation: `vm (${backend})`,
+    };
   } finally {
     await deps.exec.run(['rm', '-rf', '--one-file-system', jobDir], { stage: 'install', check: false });
     deps.resources.remove(jobId);

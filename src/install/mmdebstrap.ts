@@ -37,15 +37,18 @@ export function mmdebstrapArgv(
   opts: { files: string; debs: string[]; proxyPort?: number; target: string; bootDir: string },
 ): string[] {
   const include = [...basePackages(config), ...config.packages];
+  // install-profile: default is mmdebstrap's own default variant (debootstrap: Priority important and
+  // up); fast is the named shortcut of the apt variant, no recommends and dpkg's unsafe-io.
+  const fast = config.installProfile === 'fast';
   const argv = [
     'mmdebstrap',
-    '--variant=apt',
+    ...(fast ? ['--variant=apt'] : []),
     `--architectures=${config.architecture}`,
     ...keyringArgs(),
     `--include=${include.join(',')}`,
-    '--dpkgopt=force-unsafe-io',
+    ...(fast ? ['--dpkgopt=force-unsafe-io'] : []),
     '--aptopt=Acquire::Retries "3"',
-    '--aptopt=APT::Install-Recommends "false"',
+    ...(fast ? ['--aptopt=APT::Install-Recommends "false"'] : []),
   ];
   if (opts.proxyPort) argv.push(`--aptopt=Acquire::http::Proxy "http://127.0.0.1:${opts.proxyPort}/"`);
   argv.push(...validityAptopts(config.checkValidUntil));
