@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { cloneCheckout, ensureRunnerUser, runAs } from '../support/runner-user.js';
+
+// __tests__/process-stop.test.ts as GitHub's runners would run it: a non-root user with passwordless
+// sudo. Measured before the fix: a timeout's SIGKILL to sudo's process group killed sudo and left the
+// command running as root.
+describe('processes started through sudo, as a non-root user', () => {
+  it('are stopped by a timeout, a cancel, stop() and the post step', async () => {
+    const user = ensureRunnerUser();
+    const clone = cloneCheckout(user, { nodeModules: 'hardlink' });
+    const run = await runAs(
+      user,
+      [
+        'node',
+        'node_modules/vitest/vitest.mjs',
+        'run',
+        '--reporter=verbose',
+        '--configLoader',
+        'runner',
+        '--project',
+        'unit',
+        '__tests__/process-stop.test.ts',
+      ],
+      {
+        cwd: clone,
+        timeoutSeconds: 300,
+      },
+    );
+    expect(run.status, run.out.slice(-4000)).toBe(0);
+    expect(run.out).toMatch(/running as a non-root user/);
+    expect(run.out).toMatch(/4 passed/);
+  }, 600_000);
+});
