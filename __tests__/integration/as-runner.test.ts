@@ -105,6 +105,14 @@ describe(`as the non-root user ${RUNNER_USER} with sudo`, () => {
     afterAll(async () => {
       await service?.stop();
       await azurite?.stop();
+      // The runner wipes RUNNER_TEMP after each job; here the next test run finds it as this one did.
+      root([
+        'sh',
+        '-c',
+        'cd "$1" && rm -rf --one-file-system debian-vm-ci _runner_file_commands ./*-*-*-*-*/',
+        'sh',
+        user.runnerTemp,
+      ]);
     });
 
     /** GITHUB_OUTPUT and friends, made by the runner as its user below RUNNER_TEMP. */

@@ -139,9 +139,11 @@ export function ensureRunnerUser(name = RUNNER_USER): RunnerUser {
   return user;
 }
 
+const clones = new Set<string>();
+
 /**
  * A checkout of this working tree below the user's home, owned by the user, the way actions/checkout
- * puts a repository at <home>/work/<repo>/<repo>.
+ * puts a repository at <home>/work/<repo>/<repo> (here <repo>-<pid>/<repo>).
  *
  * A `git clone` alone would test the committed HEAD, but the tests must run the working tree's dist/
  * (rebuilt, maybe not committed yet). So: clone for .git (the runner's checkout has one, and lint
@@ -157,9 +159,23 @@ export function ensureRunnerUser(name = RUNNER_USER): RunnerUser {
  */
 export function cloneCheckout(user: RunnerUser, opts: { nodeModules: 'hardlink' | 'none' }): string {
   const repo = basename(ROOT);
-  const dir = join(user.work, repo, repo);
+  // One checkout per test process (<repo>-<pid>/<repo>): two vitest runs on one machine would otherwise
+  // wipe each other's checkout, output dirs included, mid-run. Those of dead processes are removed here.
+  const outer = join(user.work, `${repo}-${process.pid}`);
+  const dir = join(outer, repo);
+  for (const [name] of entries(user.work)) {
+    const pid = name.startsWith(`${repo}-`) ? Number(name.slice(repo.length + 1)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !existsSync(`/proc/${pid}`))
+      root(['rm', '-rf', '--one-file-system', join(user.work, name)]);
+  }
+  if (!clones.has(outer)) {
+    clones.add(outer);
+    // Each checkout's output dirs hold 3 GiB images: nothing of it outlives the test process.
+    const [cmd, ...args] = asRoot(['rm', '-rf', '--one-file-system', outer]);
+    process.on('exit', () => spawnSync(cmd, args, { stdio: 'ignore', timeout: 120_000 }));
+  }
   root(['rm', '-rf', '--one-file-system', dir]);
-  root(['install', '-d', '-o', user.name, '-g', String(user.gid), join(user.work, repo)]);
+  root(['install', '-d', '-o', user.name, '-g', String(user.gid), outer]);
   root(['git', '-c', 'safe.directory=*', 'clone', '--quiet', '--no-hardlinks', '--no-checkout', ROOT, dir], {
     timeoutSeconds: 300,
   });
@@ -188,6 +204,11 @@ export function cloneCheckout(user: RunnerUser, opts: { nodeModules: 'hardlink' 
     root(['cp', '-r', resolve(dist), join(dir, 'dist')]);
   }
   root(['chown', '-R', `${user.name}:${user.gid}`, dir]);
+  for (const entry of ['cli', 'main', 'post']) {
+    // scripts/build.mjs empties dist/ first: a build running meanwhile leaves the copy without it.
+    if (!existsAsRoot(join(dir, 'dist', entry, 'index.js')))
+      throw new Error(`the copy of ${ROOT} in ${dir} has no dist/${entry}/index.js (was dist/ being rebuilt?)`);
+  }
   if (opts.nodeModules === 'hardlink' && existsSync(join(ROOT, 'node_modules'))) {
     try {
       root(['cp', '-al', join(ROOT, 'node_modules'), join(dir, 'node_modules')], { timeoutSeconds: 300 });
