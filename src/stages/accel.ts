@@ -162,10 +162,16 @@ export async function probeKvm(
   deps: Deps,
   opts: { qemu: string; deadlineSeconds?: number; extraArgs?: string[] },
 ): Promise<KvmProbe> {
-  const kvm = await runProbeGuest(deps, { ...opts, accel: 'kvm' });
-  if (!kvm.completed) return { usable: false, reason: kvm.reason, seconds: kvm.seconds };
+  // TCG first: its time bounds how long KVM may take. A KVM still busy at several times TCG's whole run
+  // is slower than emulation whatever it would have finished with (QEMU itself starts in well under 10 s).
   const tcg = await runProbeGuest(deps, { qemu: opts.qemu, accel: 'tcg', deadlineSeconds: opts.deadlineSeconds });
+  const deadline = Math.min(opts.deadlineSeconds ?? PROBE_DEADLINE_SECONDS, Math.max(10, Math.ceil(tcg.seconds * 5)));
+  const kvm = await runProbeGuest(deps, { ...opts, accel: 'kvm', deadlineSeconds: deadline });
   const seconds = Math.round((kvm.seconds + tcg.seconds) * 100) / 100;
+  if (!kvm.completed) {
+    const compared = tcg.completed ? ` (TCG ran the whole probe in ${tcg.seconds}s)` : '';
+    return { usable: false, reason: `${kvm.reason}${compared}`, seconds };
+  }
   const kvmWork = kvm.workSeconds ?? kvm.seconds;
   // Without a TCG figure to compare with, a working KVM still does this work in well under a second.
   const tcgWork = tcg.completed ? (tcg.workSeconds ?? tcg.seconds) : 2;
@@ -214,7 +220,9 @@ export const accel: Stage<'accel'> = {
           seconds: 0,
         };
       } else {
-        progress(`probing KVM: booting a probe guest with a ${PROBE_DEADLINE_SECONDS}s deadline, then timing it against TCG`);
+        progress(
+          "probing KVM: booting a probe guest under TCG, then under KVM with a deadline of five times TCG's (10 s at least)",
+        );
         probe = await probeKvm(deps, { qemu });
       }
     }
