@@ -16,6 +16,7 @@ import type { Architecture } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
+import { chownToCaller } from '../host/exec.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
 import { kernelPackage, serialConsole } from '../install/common.js';
 import { isoWeek } from '../package/build-env.js';
@@ -132,9 +133,7 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
       timeoutSeconds: 600,
     });
     // The kernel is mode 0600 in the image; the hook copied it out as root.
-    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-      await deps.exec.run(['chown', '-R', `${process.getuid()}`, partial, bootOut], { stage: 'install', privileged: true });
-    }
+    await chownToCaller(deps.exec, [partial, bootOut], { stage: 'install', log: ctx.log });
     renameSync(join(bootOut, 'vmlinuz'), built.kernel);
     renameSync(join(bootOut, 'initrd.img'), built.initrd);
     renameSync(partial, image);

@@ -292,3 +292,16 @@ export class HostExec implements Exec {
 }
 
 const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 };
+
+/**
+ * Gives what a sudo'd tool wrote (root-owned, the kernel even 0600) back to the user running us, so
+ * that the output directory and the cache stay the user's. Nothing to do as root.
+ */
+export async function chownToCaller(
+  exec: Exec,
+  paths: readonly string[],
+  opts: { stage: string; log?: StageLog },
+): Promise<void> {
+  if (!needsSudo(true) || typeof process.getuid !== 'function' || typeof process.getgid !== 'function') return;
+  await exec.run(['chown', '-R', `${process.getuid()}:${process.getgid()}`, '--', ...paths], { ...opts, privileged: true });
+}

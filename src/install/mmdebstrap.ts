@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
+import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../stages/install.js';
 import { kernelPackage, serialConsole } from './common.js';
@@ -187,13 +188,7 @@ export async function installWithMmdebstrap(
   // The root-owned tree is removed with the same privileges it was made with.
   await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true });
   // copy-out puts the directory itself into bootDir, as root through sudo: the kernel is mode 0600 there.
-  if (typeof process.getuid === 'function' && process.getuid() !== 0 && typeof process.getgid === 'function') {
-    await deps.exec.run(['chown', '-R', `${process.getuid()}:${process.getgid()}`, '--', bootDir], {
-      stage: 'install',
-      privileged: true,
-      log: ctx.log,
-    });
-  }
+  await chownToCaller(deps.exec, [bootDir], { stage: 'install', log: ctx.log });
   const copiedBoot = join(bootDir, 'boot');
   const bootFiles = readdirSync(copiedBoot);
   const kernel = bootFiles.find((f) => /^vmlinu[xz]-/.test(f));

@@ -15,6 +15,7 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
+import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
 import { makeScratchDir } from '../host/scratch.js';
 import { mmdebstrapMode, type MmdebstrapMode } from '../host/userns.js';
@@ -276,17 +277,7 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
     );
   }
   // Root mode wrote the tarball as root: the cache stays the user's.
-  if (mode === 'root') await chownToUser(ctx, target);
-}
-
-/** Gives a path a sudo'd tool wrote back to the user running us. */
-async function chownToUser(ctx: StageContext, path: string): Promise<void> {
-  if (typeof process.getuid !== 'function' || typeof process.getgid !== 'function') return;
-  await ctx.deps.exec.run(['chown', '-R', `${process.getuid()}:${process.getgid()}`, '--', path], {
-    stage: STAGE,
-    privileged: true,
-    log: ctx.log,
-  });
+  if (mode === 'root') await chownToCaller(ctx.deps.exec, [target], { stage: STAGE, log: ctx.log });
 }
 
 async function runBuild(ctx: StageContext, work: string, mode: BuildMode): Promise<BuildLogWatcher> {
