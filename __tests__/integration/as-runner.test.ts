@@ -15,6 +15,7 @@ import {
   leftovers,
   notOwnedBy,
   readAsRoot,
+  removeCheckout,
   root,
   runAs,
   runAsSync,
@@ -43,7 +44,10 @@ let user: RunnerUser;
 let clone: string;
 let cache: string;
 const scratch = mkdtempSync(join(tmpdir(), 'dvc-as-runner-test-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+  removeCheckout(clone);
+}, 300_000);
 
 beforeAll(() => {
   user = ensureRunnerUser();

@@ -9,6 +9,7 @@ import {
   leftovers,
   notOwnedBy,
   readAsRoot,
+  removeCheckout,
   root,
   runAs,
   runAsSync,
@@ -68,6 +69,7 @@ afterAll(() => {
   }
   if (!ruleExisted) root(['rm', '-f', RULE]);
   if (groupCreated) root(['groupdel', 'kvm']);
+  removeCheckout(clone);
 });
 
 describe('/dev/kvm as GitHub runners have it (root:kvm 0660, the user not in group kvm)', () => {

@@ -170,7 +170,8 @@ export function cloneCheckout(user: RunnerUser, opts: { nodeModules: 'hardlink' 
   }
   if (!clones.has(outer)) {
     clones.add(outer);
-    // Each checkout's output dirs hold 3 GiB images: nothing of it outlives the test process.
+    // Each checkout's output dirs hold 3 GiB images. vitest may end a worker without its 'exit' event:
+    // test files call removeCheckout in afterAll, and the sweep above catches what a crash left.
     const [cmd, ...args] = asRoot(['rm', '-rf', '--one-file-system', outer]);
     process.on('exit', () => spawnSync(cmd, args, { stdio: 'ignore', timeout: 120_000 }));
   }
@@ -219,6 +220,11 @@ export function cloneCheckout(user: RunnerUser, opts: { nodeModules: 'hardlink' 
     }
   }
   return dir;
+}
+
+/** Removes a checkout made by cloneCheckout (its <repo>-<pid> directory), output dirs and images included. */
+export function removeCheckout(dir: string | undefined): void {
+  if (dir) root(['rm', '-rf', '--one-file-system', resolve(dir, '..')], { timeoutSeconds: 300 });
 }
 
 /** The environment a hosted runner gives a step, without anything of the process running the tests. */
@@ -439,12 +445,15 @@ export async function leftovers(user: RunnerUser, before: Set<string>, paths: re
     await new Promise((r) => setTimeout(r, 500));
     processes = processesOf(user, [user.home, ...paths]);
   }
-  // Another user's entries are another run's (a developer's own as-runner session); a root-owned one may be
-  // this run's (a sudo'd tool's) or a concurrent root run's, which is gone a moment later: it must persist.
+  // Another user's entries are another run's (a developer's own as-runner session). Root's in /tmp and
+  // /dev/shm: the tests' own dvc-* directories of a concurrent root vitest run are not this run's; what a
+  // sudo'd tool of this run leaves there has mmdebstrap's or the package stage's name, and persists.
+  const ours = (dir: string, name: string, uid: number): boolean =>
+    uid === user.uid || (uid === 0 && (dir === user.runnerTemp || /^(debian-vm-ci-package-|mmdebstrap\.)/.test(name)));
   const candidates = (): string[] =>
     scratchRoots(user).flatMap((d) =>
       entries(d)
-        .filter(([name, uid]) => SCRATCH_NAME.test(name) && !before.has(`${d}/${name}`) && (uid === user.uid || uid === 0))
+        .filter(([name, uid]) => SCRATCH_NAME.test(name) && !before.has(`${d}/${name}`) && ours(d, name, uid))
         .map(([name, uid]) => `${d}/${name} (uid ${uid})`),
     );
   let scratch = candidates();
