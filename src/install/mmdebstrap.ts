@@ -132,6 +132,8 @@ export async function installWithMmdebstrap(
     {
       stage: 'install',
       privileged: true,
+      // mmdebstrap's own temp files (its gpg home among them) inside our scratch dir: a killed run leaves none in /tmp.
+      env: { ...deps.env, TMPDIR: opts.work },
       log: ctx.log,
       timeoutSeconds: config.installTimeout,
       signal: ctx.signal,
