@@ -142,7 +142,7 @@ describe('the pipeline end to end', () => {
       .split('\n')
       .map((l) => l.replace(/#.*/, '').trim())
       .filter(Boolean);
-    expect(listed.length).toBeGreaterThan(10);
+    expect(listed.length).toBeGreaterThanOrEqual(10); // the lean list: a kernel, systemd, udev, networking, login
     const dpkg = readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8');
     const installed = new Set([...dpkg.matchAll(/^ii {2}(\S+?)(?::\S+)? /gm)].map((m) => m[1]));
     expect(listed.filter((p) => !installed.has(p))).toEqual([]);
