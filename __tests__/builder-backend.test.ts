@@ -1,12 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { builderKey, builderPackages, chooseBuilderBackend, qemuBuilderArgv } from '../src/builder/builder.js';
+import { builderKey, builderPackages, chooseBuilderBackend, probeUml, qemuBuilderArgv } from '../src/builder/builder.js';
 import type { Results, StageContext } from '../src/context.js';
 import { StageError } from '../src/errors.js';
 import type { StageLog } from '../src/host/exec.js';
 import { stageRun } from './support/stage-run.js';
+import { umlRunsHere } from './support/uml.js';
 
 const made: { dir: string; log: StageLog }[] = [];
 afterEach(async () => {
@@ -43,10 +44,55 @@ describe('builder backend choice (like debos fakemachine)', () => {
     expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'), 1)).toBe('qemu-tcg');
   });
 
-  it.runIf(process.arch === 'x64')('takes User-Mode Linux without KVM on a single core, or when asked for uml', async () => {
+  const umlHere = umlRunsHere();
+  it.runIf(umlHere)('takes User-Mode Linux without KVM on a single core, or when asked for uml', async () => {
     expect(await chooseBuilderBackend(context([], 'tcg'), 1)).toBe('uml');
     expect(await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm'))).toBe('uml');
     expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'))).toBe('qemu-tcg');
+  });
+
+  it.runIf(process.arch === 'x64' && !umlHere)(
+    'on a host where User-Mode Linux does not run: QEMU/TCG with a warning, and a clear error for builder-backend uml',
+    async () => {
+      const ctx = context([], 'tcg');
+      expect(await chooseBuilderBackend(ctx, 1)).toBe('qemu-tcg');
+      const error = (await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm')).catch(
+        (e: unknown) => e,
+      )) as StageError;
+      expect(error).toBeInstanceOf(StageError);
+      expect(error.kind).toBe('infrastructure');
+      expect(error.message).toMatch(
+        /^builder-backend is uml but User-Mode Linux (does not work on this host|is not available here)/,
+      );
+    },
+  );
+
+  it.runIf(process.arch === 'x64' && umlHere)('the probe starts /bin/true in the real UML kernel in seconds', async () => {
+    const started = performance.now();
+    expect(await probeUml(context([], 'tcg'))).toEqual({ usable: true, detail: '/bin/true ran and exited 0' });
+    expect(performance.now() - started).toBeLessThan(60_000);
+  });
+
+  it('the probe names what a UML kernel that cannot run a program printed (as on a CI machine whose CPU UML 6.1 fails on)', async () => {
+    const ctx = context([], 'tcg');
+    const broken = join(ctx.paths.root, 'linux.uml');
+    // The console of the CI machine's run, first lines: the first process dies of SIGSEGV.
+    writeFileSync(
+      broken,
+      [
+        '#!/bin/sh',
+        'echo "mmapper_init - find_iomem failed"',
+        'echo "userspace - ptrace set fp regs failed, errno = 14"',
+        'echo "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b"',
+        'exit 134',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const probe = await probeUml(ctx, broken);
+    expect(probe.usable).toBe(false);
+    expect(probe.detail).toBe(
+      'a program does not run in it (userspace - ptrace set fp regs failed, errno = 14; Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b)',
+    );
   });
 
   it('falls back to QEMU/TCG for arm64 systems without KVM, and refuses uml there', async () => {

@@ -80,3 +80,12 @@ describe(`processes started through sudo (running as ${process.getuid?.() === 0 
     expect(await until(() => sleepers().length === 0)).toBe(true);
   });
 });
+
+describe('input to a program that does not read it', () => {
+  it('is no error when the program exits first and closes the pipe (EPIPE)', async () => {
+    const { exec: e } = exec('epipe');
+    // 4 MiB is more than a pipe holds: the write is still going when `true` has exited.
+    const r = await e.run(['true'], { stage: 'test', input: Buffer.alloc(4 * 1024 * 1024) });
+    expect(r.exitCode).toBe(0);
+  });
+});

@@ -180,12 +180,59 @@ export async function chooseBuilderBackend(ctx: StageContext, hostCpus = availab
       { command: SLIRP_HELPER, package: 'libslirp-helper', optional: true },
       { command: 'python3', package: 'python3-minimal', optional: true },
     ]);
-    if (lacking.length === 0 && findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) return 'uml';
-    const why = `User-Mode Linux is not available here (missing ${lacking.map((t) => `${t.command} from ${t.package}`).join(', ')})`;
-    if (want === 'uml') throw new StageError('install', `builder-backend is uml but ${why}`);
-    ctx.progress(`${why}: the builder runs in QEMU/TCG`);
+    let why: string;
+    if (lacking.length === 0 && findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) {
+      const probe = await probeUml(ctx);
+      if (probe.usable) return 'uml';
+      why = `User-Mode Linux does not work on this host: ${probe.detail}`;
+    } else {
+      why = `User-Mode Linux is not available here (missing ${lacking.map((t) => `${t.command} from ${t.package}`).join(', ')})`;
+    }
+    if (want === 'uml') throw new StageError('install', `builder-backend is uml but ${why}; use auto or qemu`, 'infrastructure');
+    ctx.deps.reporter.warning(`${why}: the builder runs in QEMU/TCG`);
   }
   return kvm ? 'qemu-kvm' : 'qemu-tcg';
+}
+
+/** What starting User-Mode Linux on this host showed: whether a program runs in it, and the evidence. */
+export interface UmlProbe {
+  usable: boolean;
+  detail: string;
+}
+
+/**
+ * Starts the UML kernel with the host's root read-only over hostfs and init=/bin/true: on a host where
+ * UML works, true runs and exits 0, and the kernel reports init's exit with exitcode=0x00000000 (about a
+ * second). Some hosts' CPUs break UML 6.1 before any program runs ("userspace - ptrace set fp regs failed,
+ * errno = 14" and a SIGSEGV'd init, seen on a CI machine), which this finds before a job is started.
+ */
+export async function probeUml(ctx: StageContext, kernel = UML_KERNEL): Promise<UmlProbe> {
+  const r = await ctx.deps.exec.run(
+    [
+      kernel,
+      'mem=64M',
+      'root=/dev/root',
+      'rootfstype=hostfs',
+      'rootflags=/',
+      'ro',
+      'init=/bin/true',
+      'con=null',
+      'con0=null,fd:1',
+      'ssl=null',
+      'quiet',
+    ],
+    { stage: 'install', check: false, timeoutSeconds: 60, log: ctx.log },
+  );
+  const out = `${r.stdout}\n${r.stderr}`;
+  if (/Attempted to kill init! exitcode=0x00000000\b/.test(out)) return { usable: true, detail: '/bin/true ran and exited 0' };
+  const evidence =
+    out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /failed|panic|exitcode|error/i.test(l) && !/find_iomem|ubd device/.test(l))
+      .slice(0, 3)
+      .join('; ') || `exit status ${r.exitCode}`;
+  return { usable: false, detail: `a program does not run in it (${evidence.slice(0, 300)})` };
 }
 
 /** Where UML keeps its memory and copy-on-write files: tmpfs makes the guest's fsyncs nearly free. */

@@ -191,7 +191,13 @@ export class HostExec implements Exec {
         opts.log?.write(d);
         lines?.push(d);
       });
-      if (opts.input !== undefined) child.stdin?.end(opts.input);
+      if (opts.input !== undefined) {
+        // A program that exits without reading its input closes the pipe: that is its business, not an error.
+        child.stdin?.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EPIPE') reject(e);
+        });
+        child.stdin?.end(opts.input);
+      }
       let timedOut = false;
       let cancelKill: (() => void) | undefined;
       // A grace period lets mmdebstrap and QEMU clean up (unmount, remove their temp dirs) before KILL.
