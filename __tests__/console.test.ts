@@ -207,6 +207,20 @@ describe.each(FIXTURES)('real console: $file', (c) => {
     expect(watcher.tail(c.tail.length)).toEqual(c.tail);
   });
 
+  it('causes() keeps the lines that name a failure, from the whole console, even with a 5-line tail', () => {
+    const { watcher } = feed(bytes, 512, 5);
+    const causes = watcher.causes();
+    expect(causes.length).toBeLessThanOrEqual(10);
+    expect(causes.every((l) => /FAILED|Dependency failed|Timed out|Failed to|failed with result|failed/.test(l))).toBe(true);
+    if (c.file === 'emergency-fstab.log') {
+      expect(causes).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^\[DEPEND\] Dependency failed for mnt-x\.mount - \/mnt\/x\.$/)]),
+      );
+      expect(causes).toEqual(expect.arrayContaining([expect.stringMatching(/^\[ TIME \] Timed out waiting for device dev-d/)]));
+    }
+    if (c.verdict === 'login' && c.file.startsWith('good-')) expect(causes).toEqual([]);
+  });
+
   it('tail() keeps only keepLines lines, and no escape sequences', () => {
     const { watcher } = feed(bytes, 512, 5);
     expect(watcher.tail(100).length).toBeLessThanOrEqual(6);

@@ -125,7 +125,10 @@ export const boot: Stage<'boot'> = {
     mkdirSync(paths.diagnostics, { recursive: true });
     const screenshot = join(paths.diagnostics, 'screen.png');
     const shot = await vm.screenshot(screenshot);
-    const tail = vm.watcher.tail(30);
+    const last = vm.watcher.tail(30);
+    const earlier = vm.watcher.causes().filter((l) => !last.includes(l));
+    // What failed first (it may have scrolled out of the tail), then the last console lines.
+    const tail = earlier.length ? [...earlier, '…', ...last] : last;
     await vm.shutdown(`boot ${outcome.kind}`);
     const seen = milestones.map((m) => m.milestone).join(' → ') || 'nothing recognisable';
     const shotNote = shot ? ' A screenshot of the VGA console is in diagnostics/screen.png.' : '';

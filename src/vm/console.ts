@@ -34,6 +34,10 @@ interface Rule {
   prompt?: RegExp;
 }
 
+/** A console line that names a failure (what a failed boot's report should lead with). */
+const CAUSE_LINE =
+  /\[FAILED\]|Dependency failed for|Timed out waiting for device|Failed to (mount|start)|failed with result '|: (Job|Unit) .* failed/;
+
 // Order matters only within one line: the first rule that matches wins.
 const FAILURE_RULES: readonly Rule[] = [
   {
@@ -117,6 +121,7 @@ export class ConsoleWatcher {
   private pending = '';
   private offset = 0;
   private readonly lines: string[] = [];
+  private readonly causeLines: string[] = [];
   private readonly seen = new Set<Milestone>();
   private verdict: ConsoleEvent | undefined;
 
@@ -163,6 +168,18 @@ export class ConsoleWatcher {
   private remember(line: string): void {
     this.lines.push(line);
     if (this.lines.length > this.keepLines) this.lines.shift();
+    if (CAUSE_LINE.test(line)) {
+      this.causeLines.push(line);
+      if (this.causeLines.length > 10) this.causeLines.shift();
+    }
+  }
+
+  /**
+   * The last console lines that say what failed (systemd's FAILED status lines, failed dependencies,
+   * timed-out devices, failed mounts), from the whole boot: on a busy console the tail may no longer reach them.
+   */
+  causes(): string[] {
+    return [...this.causeLines];
   }
 
   private judge(line: string, offset: number, unterminated: boolean, events: ConsoleEvent[]): void {
