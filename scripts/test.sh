@@ -19,6 +19,8 @@ step "dist/ is what src/ bundles to"
 node scripts/check-dist.mjs
 step "README inputs/outputs table matches action.yml"
 node scripts/readme-inputs.mjs --check
+step "every relative Markdown link resolves"
+node scripts/check-links.mjs
 
 step "unit and integration tests (vitest)"
 mkdir -p build
