@@ -4,10 +4,10 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Results } from '../src/context.js';
 import { StageError } from '../src/errors.js';
-import type { InstallResult } from '../src/stages/install.js';
+import type { InstallResult, PublishResult } from '../src/results.js';
 import { reportFiles } from '../src/publish/artifacts.js';
 import { renderPublishMarkdown } from '../src/publish/markdown.js';
-import { imageWanted, publish, type PublishResult } from '../src/stages/publish.js';
+import { imageWanted, publish } from '../src/stages/publish.js';
 import { InMemoryServices } from './support/github-standins/fakes.js';
 import { stageContext, testConfig, type TestStage } from './support/github-standins/context.js';
 

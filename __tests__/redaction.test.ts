@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConsoleReporter } from '../src/host/reporter.js';
-import type { RunResult } from '../src/pipeline.js';
+import type { RunResult } from '../src/results.js';
 import { cellName, imageArtifactName, reportsArtifactName } from '../src/publish/naming.js';
 import { renderRunSummary } from '../src/reports/summary.js';
 

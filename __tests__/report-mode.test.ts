@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Deps } from '../src/context.js';
 import { EXIT } from '../src/errors.js';
-import type { RunResult } from '../src/pipeline.js';
+import type { RunResult } from '../src/results.js';
 import { aggregateMatrix, renderMatrixMarkdown, runReport, type CellInput } from '../src/report-mode.js';
 import { InMemoryServices, RecordingReporter } from './support/github-standins/fakes.js';
 import { tempDir, testConfig } from './support/github-standins/context.js';

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../src/pipeline.js';
+import type { RunResult } from '../src/results.js';
 import { renderRunSummary } from '../src/reports/summary.js';
 
 // result.json files of real runs (a grml-debootstrap run that passed, an mmdebstrap run with a failing

@@ -15,6 +15,8 @@ step "format (prettier --check)"
 npx prettier --check . --log-level warn
 step "type check (tsc)"
 npx tsc --noEmit
+step "no import cycle in src/ (dpdm, type-only imports counted)"
+npm run --silent check:cycles
 step "dist/ is what src/ bundles to"
 node scripts/check-dist.mjs
 step "README inputs/outputs table matches action.yml"

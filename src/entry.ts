@@ -5,13 +5,14 @@ import { cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import { actionMetadata } from './action-metadata.js';
 import { InputError, parseConfig, type Architecture, type Config, type InputReader, type ParseContext } from './config.js';
-import type { Deps } from './context.js';
+import type { Deps } from './deps.js';
 import { EXIT } from './errors.js';
 import { HostExec } from './host/exec.js';
 import { createGitHubServices } from './host/github.js';
 import { hostDebianMirror } from './host/mirror.js';
 import { ConsoleReporter, GitHubReporter, type Reporter } from './host/reporter.js';
-import { runPipeline, type RunResult } from './pipeline.js';
+import { runPipeline } from './pipeline.js';
+import type { RunResult } from './results.js';
 import { runReport } from './report-mode.js';
 import { ResourceTracker, STATE_RESOURCE_FILE } from './state.js';
 

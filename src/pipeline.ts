@@ -9,7 +9,8 @@ import {
   type StageName,
   type StageRecord,
 } from './context.js';
-import { EXIT, StageError, type FailureKind } from './errors.js';
+import { EXIT, StageError } from './errors.js';
+import type { RunResult } from './results.js';
 import { StageLog } from './host/exec.js';
 import { outputPaths, type OutputPaths } from './paths.js';
 import { restoreCaches, type CacheRecord } from './publish/caches.js';
@@ -19,33 +20,10 @@ import { boot } from './stages/boot.js';
 import { install } from './stages/install.js';
 import { lint } from './stages/lint.js';
 import { packageStage } from './stages/package.js';
-import { publish, type PublishResult } from './stages/publish.js';
+import { publish } from './stages/publish.js';
 import { validate } from './stages/validate.js';
 
 export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, publish];
-
-export interface RunResult {
-  status: 'passed' | 'failed';
-  exitCode: number;
-  failureKind?: FailureKind;
-  /** The first failing stage's error. */
-  error?: string;
-  startedAt: string;
-  seconds: number;
-  accel?: 'kvm' | 'tcg';
-  accelWarning?: string;
-  bootSeconds?: number;
-  goss?: { tests: number; failures: number; skipped: number };
-  lint?: { files: number; findings: number; errors: number; warnings: number; info: number; style: number };
-  lintian?: { tags: number; errors: number; warnings: number };
-  /** Markdown tables for the summary: goss results (failures first) and lint findings per file. */
-  tables?: { goss?: string; lint?: string };
-  image?: string;
-  /** Artifacts, the qcow2 image and caches: what publish did. */
-  publish?: Omit<PublishResult, 'summary'>;
-  stages: StageRecord[];
-  config: Record<string, unknown>;
-}
 
 /** Runs the stages in order; stops at the first failure but always runs publish; always writes result.json and summary.md. */
 export async function runPipeline(config: Config, deps: Deps, signal: AbortSignal, stages = STAGES): Promise<RunResult> {

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Config } from './config.js';
-import type { Deps } from './context.js';
+import type { Deps } from './deps.js';
 import { EXIT } from './errors.js';
-import type { RunResult } from './pipeline.js';
+import type { RunResult } from './results.js';
 import { isReportsArtifact } from './publish/naming.js';
 
 /** One matrix cell as the report shows it. */

@@ -9,7 +9,8 @@ import addFormats from 'ajv-formats';
 import type { Log } from 'sarif';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StageError } from '../../src/errors.js';
-import { lint, type LintResult } from '../../src/stages/lint.js';
+import { lint } from '../../src/stages/lint.js';
+import type { LintResult } from '../../src/results.js';
 import { RecordingReporter, stageRun } from '../support/stage-run.js';
 
 /*

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StageError } from '../../src/errors.js';
-import { packageStage, type PackageResult } from '../../src/stages/package.js';
+import { packageStage } from '../../src/stages/package.js';
+import type { PackageResult } from '../../src/results.js';
 import { stageRun, type StageRun } from '../support/stage-run.js';
 
 /*

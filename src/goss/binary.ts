@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tc from '@actions/tool-cache';
 import type { Architecture, Config } from '../config.js';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING, DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';

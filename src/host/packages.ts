@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import { StageError } from '../errors.js';
 
 export interface HostTool {

@@ -5,7 +5,7 @@ import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob } from '../builder/builder.js';
 import { shellQuote } from '../host/shell.js';
-import type { BootSpec } from '../stages/install.js';
+import type { BootSpec } from '../results.js';
 import { tail } from '../host/exec.js';
 import { dhcpClientPackage, kernelPackage, serialConsole } from './common.js';
 

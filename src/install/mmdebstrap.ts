@@ -6,7 +6,7 @@ import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
-import type { BootSpec } from '../stages/install.js';
+import type { BootSpec } from '../results.js';
 import { kernelPackage, serialConsole } from './common.js';
 
 /** Packages every mmdebstrap image gets on top of the essential set: a kernel, systemd, udev and networking. */

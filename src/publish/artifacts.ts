@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import type { OutputPaths } from '../paths.js';
 
 export interface ArtifactRecord {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import { formatBytes } from '../config.js';
 
 export type CacheName = 'apt' | 'build-env' | 'builder';

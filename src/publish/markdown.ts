@@ -1,5 +1,5 @@
 import { formatBytes } from '../config.js';
-import type { PublishResult } from '../stages/publish.js';
+import type { PublishResult } from '../results.js';
 import type { CacheRecord } from './caches.js';
 
 function cell(text: string): string {

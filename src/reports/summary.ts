@@ -1,4 +1,4 @@
-import type { RunResult } from '../pipeline.js';
+import type { RunResult } from '../results.js';
 import { renderPublishMarkdown } from '../publish/markdown.js';
 
 const ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⏭️', 'not-run': '⏸️' };

@@ -1,29 +1,13 @@
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Deps, Stage } from '../context.js';
+import type { Stage } from '../context.js';
+import type { Deps } from '../deps.js';
+import type { KvmProbe } from '../results.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import { qemuBinary, qemuPackage } from '../vm/qemu.js';
 import { KVM_PROBE_ELF_BASE64, KVM_PROBE_EXIT_STATUS, KVM_PROBE_MARKER, KVM_PROBE_WORK_MARKER } from '../vm/probe/kvm-probe.js';
-
-export interface KvmProbe {
-  usable: boolean;
-  /** Why (not), in QEMU's or our words. */
-  reason: string;
-  seconds: number;
-  /** The probe's memory work under KVM and, for comparison, under TCG. */
-  kvmWorkSeconds?: number;
-  tcgWorkSeconds?: number;
-}
-
-export interface AccelResult {
-  summary: string;
-  accel: 'kvm' | 'tcg';
-  /** Set when KVM was wanted but not usable: shown as a warning annotation and in the summary. */
-  warning?: string;
-  probe?: KvmProbe;
-}
 
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"\n';
 export const KVM_UDEV_RULE_FILE = '/etc/udev/rules.d/99-debian-vm-ci-kvm.rules';

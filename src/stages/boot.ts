@@ -16,19 +16,8 @@ import {
   type UefiFirmware,
 } from '../vm/qemu.js';
 import type { Architecture } from '../config.js';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import { scratchDir } from '../host/scratch.js';
-
-export interface BootResult {
-  summary: string;
-  vm: GuestVm;
-  /** Seconds from QEMU's start to the login prompt. */
-  bootSeconds: number;
-  /** Host directory shared with the guest over 9p (tag `dvc`), for validate. */
-  shareDir: string;
-  /** Boot milestones with their time since QEMU started. */
-  milestones: { milestone: string; seconds: number }[];
-}
 
 export const SHARE_TAG = 'dvc';
 

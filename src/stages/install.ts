@@ -2,25 +2,12 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { formatBytes } from '../config.js';
 import type { Stage, StageContext } from '../context.js';
+import type { BootSpec } from '../results.js';
 import { scratchBase, scratchDir, spaceShortfalls, type SpaceNeed } from '../host/scratch.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { installWithBuilder } from '../install/builder-install.js';
 import { installWithMmdebstrap } from '../install/mmdebstrap.js';
-
-/** How the image boots: from its own boot loader, or with a kernel QEMU loads (mmdebstrap images). */
-export type BootSpec = { kind: 'disk' } | { kind: 'direct'; kernel: string; initrd: string; append: string };
-
-export interface InstallResult {
-  summary: string;
-  /** The raw disk image (image/qemu.img). */
-  image: string;
-  boot: BootSpec;
-  installer: string;
-  /** Where the installer ran: host (mmdebstrap), or the builder's backend. */
-  isolation: string;
-  aptCache: { hits: number; misses: number; bytesFromCache: number; bytesFromUpstream: number };
-}
 
 function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {
   if (proxy.stats.errors.length === 0) return undefined;

@@ -1,7 +1,9 @@
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LintSeverity } from '../config.js';
-import type { Deps, Stage, StageContext } from '../context.js';
+import type { Stage, StageContext } from '../context.js';
+import type { Deps } from '../deps.js';
+import type { LintResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { tail } from '../host/exec.js';
 import { ensureHostTools, findOnPath } from '../host/packages.js';
@@ -21,29 +23,7 @@ import {
   toSarif,
   type Json1Comment,
   type PathBase,
-  type SeverityCounts,
 } from '../reports/shellcheck.js';
-
-export interface LintResult {
-  /** "12 scripts, 3 findings: 1 error, 2 warnings" */
-  summary: string;
-  /** The scripts checked, relative to the repository root, sorted. */
-  files: string[];
-  findings: SeverityCounts & { total: number };
-  /** Findings at or above lint-fail-on: the run fails when this is not 0. */
-  failing: number;
-  /** The summary table, also written to lint/summary.md. */
-  markdown: string;
-  /** undefined when there was nothing to lint, so shellcheck was not needed. */
-  shellcheckVersion: string | undefined;
-  /** Absolute paths of the report files. */
-  reports: {
-    /** shellcheck's json1 (merged over invocations, `file` relative to the repository root). */
-    json: string;
-    sarif: string;
-    markdown: string;
-  };
-}
 
 /** Well below Linux's 2 MiB limit for argv plus environment, so even a large environment leaves room. */
 export const ARGV_BUDGET_BYTES = 256 * 1024;

@@ -13,12 +13,13 @@ import {
 } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
+import type { BuildEnvCache, PackageResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
 import { makeScratchDir } from '../host/scratch.js';
-import { mmdebstrapMode, type MmdebstrapMode } from '../host/userns.js';
+import { mmdebstrapMode } from '../host/userns.js';
 import {
   type BuildMode,
   BUILD_SCRIPT,
@@ -32,39 +33,9 @@ import {
 } from '../package/build-env.js';
 import { BuildLogWatcher, parseControlFields } from '../package/build-log.js';
 import { addAutomatedBuildEntry, parseChangelogHead } from '../package/changelog.js';
-import { annotateLintian, failingTags, lintianCounts, parseLintian, type LintianTag } from '../package/lintian.js';
+import { annotateLintian, failingTags, lintianCounts, parseLintian } from '../package/lintian.js';
 
 const STAGE = 'package';
-
-export interface BuildEnvCache {
-  /** The environment came from a tarball of an earlier run. */
-  hit: boolean;
-  /** release-arch-week-hash, see buildEnvKey. */
-  key: string;
-  /** The tarball the build unpacked. */
-  path: string;
-}
-
-export interface PackageResult {
-  summary: string;
-  /** Absolute paths of the built .deb files, in packages/. */
-  debs: string[];
-  /** Absolute path of the .changes file in packages/. */
-  changes: string;
-  /** Absolute path of the .buildinfo file in packages/. */
-  buildinfo: string | undefined;
-  sourceName: string;
-  /** The version built, with package-version-suffix when given. */
-  version: string;
-  release: string;
-  architecture: string;
-  seconds: number;
-  cache: BuildEnvCache;
-  /** How mmdebstrap ran and why (user namespaces, or root mode through sudo). */
-  mmdebstrap: MmdebstrapMode;
-  /** Present when lintian ran. */
-  lintian?: { tags: LintianTag[]; failing: number; report: string };
-}
 
 // Generous: a real package's build and test suite under a busy runner, not a hang detector.
 const BUILD_TIMEOUT_SECONDS = 3 * 3600;

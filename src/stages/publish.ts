@@ -2,22 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes, type UploadPolicy } from '../config.js';
 import type { Stage, StageContext } from '../context.js';
+import type { PublishResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { publishArtifact, reportFiles, type ArtifactRecord } from '../publish/artifacts.js';
 import { cachesOffReason, saveCaches, type CacheRecord } from '../publish/caches.js';
 import { convertToQcow2, type ConvertedImage } from '../publish/image.js';
 import { cellName, imageArtifactName, reportsArtifactName } from '../publish/naming.js';
-
-export interface PublishResult {
-  summary: string;
-  artifacts: ArtifactRecord[];
-  /** The compressed qcow2, when upload-image asked for it and this run installed an image. */
-  image?: ConvertedImage;
-  /** Restore records (from before the first stage) followed by this stage's save records. */
-  caches: CacheRecord[];
-  /** Why no cache was restored or saved, when none was. */
-  cachesOff?: string;
-}
 
 /** Until StageContext carries it (see the publish report), the pipeline's restore records may be absent. */
 type PublishContext = StageContext & { readonly restoredCaches?: readonly CacheRecord[] };

@@ -1,6 +1,7 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
+import type { ValidateResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { resolveGoss } from '../goss/binary.js';
 import { findRepositoryRoot } from '../lint/discover.js';
@@ -9,17 +10,6 @@ import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossRepor
 import type { GuestVm } from '../vm/guest.js';
 import { SHARE_TAG } from './boot.js';
 import { shellQuote } from '../host/shell.js';
-
-export interface ValidateResult {
-  summary: string;
-  tests: number;
-  failures: number;
-  skipped: number;
-  /** goss's report as Markdown, failures first. */
-  markdown: string;
-  goss: { version: string; source: string };
-  attempts: number;
-}
 
 /** Where the share is mounted in the guest. */
 export const GUEST_SHARE = '/run/debian-vm-ci';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import type { Deps } from '../context.js';
+import type { Deps } from '../deps.js';
 import type { StageLog, TrackedProcess } from '../host/exec.js';
 import { ConsoleWatcher, type ConsoleEvent } from './console.js';
 import { ppmToPng } from './png.js';
