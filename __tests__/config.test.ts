@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { actionMetadata } from '../src/action-metadata.js';
 import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords, type ParseContext } from '../src/config.js';
+import { INSTALLER_NAMES } from '../src/install/installers.js';
 import { cliInputs } from '../src/entry.js';
 
 const project = mkdtempSync(join(tmpdir(), 'dvc-config-test-'));
@@ -40,6 +41,23 @@ describe('parseConfig', () => {
       actionMetadata()
         .inputs.map((i) => i.name)
         .sort(),
+    );
+  });
+
+  it("action.yml's installer description names every installer of the registry, and no other", () => {
+    const described = actionMetadata().inputs.find((i) => i.name === 'installer')?.description ?? '';
+    expect([...described.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]).sort()).toEqual([...INSTALLER_NAMES].sort());
+    for (const name of INSTALLER_NAMES)
+      expect(parse({ installer: name, 'install-command': name === 'command' ? 'true' : '' }).installer).toBe(name);
+    expect(rejection({ installer: 'debootstrap' }).allowed).toBe(`one of ${INSTALLER_NAMES.join(', ')}`);
+  });
+
+  it('install-built-packages only with an installer that installs them into the image', () => {
+    expect(parse({ installer: 'mmdebstrap', 'install-built-packages': 'true' }).installBuiltPackages).toBe(true);
+    const e = rejection({ installer: 'grml-debootstrap', 'install-built-packages': 'true' });
+    expect(e.input).toBe('install-built-packages');
+    expect(e.allowed).toBe(
+      'false with installer grml-debootstrap (built packages are installed into mmdebstrap images; a built grml-debootstrap is used as the installer itself)',
     );
   });
 

@@ -1,20 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { InputError } from './errors.js';
+import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
 
 /** A rejected input: names the input, the value given and what is allowed. Exit status 2. */
-export class InputError extends Error {
-  constructor(
-    readonly input: string,
-    readonly value: string,
-    readonly allowed: string,
-  ) {
-    super(`Invalid input '${input}': ${JSON.stringify(value)}. Allowed: ${allowed}.`);
-    this.name = 'InputError';
-  }
-}
+export { InputError } from './errors.js';
+export type { Installer } from './install/installers.js';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
-export type Installer = 'grml-debootstrap' | 'mmdebstrap' | 'command';
 export type Isolation = 'auto' | 'vm' | 'chroot';
 export type Firmware = 'bios' | 'uefi';
 export type Architecture = 'amd64' | 'arm64';
@@ -351,14 +344,12 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
         })())
       : oneOf('architecture', arch, ['amd64', 'arm64'] as const);
   const mirror = get('mirror').trim() ? mirrorUrl('mirror', get('mirror')) : (ctx.hostMirror ?? '');
-  const installer = oneOf('installer', get('installer').trim(), ['grml-debootstrap', 'mmdebstrap', 'command'] as const);
+  const installer = oneOf('installer', get('installer').trim(), INSTALLER_NAMES);
   const installCommand = get('install-command').trim();
-  if (installer === 'command' && !installCommand) {
-    throw new InputError('install-command', installCommand, 'a command line when installer is command');
-  }
-  if (installer !== 'command' && installCommand) {
-    throw new InputError('install-command', installCommand, 'empty unless installer is command');
-  }
+  checkInstaller(installer, {
+    installCommand,
+    installBuiltPackages: boolean('install-built-packages', get('install-built-packages')),
+  });
   const validateStage = boolean('validate', get('validate'));
   const givenPassword = password('password', get('password'));
   const bootTimeoutRaw = get('boot-timeout').trim();
@@ -425,13 +416,6 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     retentionDays: integer('retention-days', get('retention-days'), 0, 90),
     cache: boolean('cache', get('cache')),
   };
-  if (config.installBuiltPackages && config.installer !== 'mmdebstrap') {
-    throw new InputError(
-      'install-built-packages',
-      'true',
-      `false with installer ${config.installer} (built packages are installed into mmdebstrap images; a built grml-debootstrap is used as the installer itself)`,
-    );
-  }
   if (config.isolation === 'chroot') {
     throw new InputError('isolation', 'chroot', 'auto or vm (the chroot isolation is not available yet)');
   }

@@ -18,3 +18,15 @@ export class StageError extends Error {
 }
 
 export const EXIT = { passed: 0, test: 1, input: 2, infrastructure: 3 } as const;
+
+/** A bad input, named with its value and what is allowed; raised before any work starts (exit 2). */
+export class InputError extends Error {
+  constructor(
+    readonly input: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
+    super(`Invalid input '${input}': ${JSON.stringify(value)}. Allowed: ${allowed}.`);
+    this.name = 'InputError';
+  }
+}

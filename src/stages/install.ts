@@ -8,6 +8,30 @@ import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { installWithBuilder } from '../install/builder-install.js';
 import { installWithMmdebstrap } from '../install/mmdebstrap.js';
+import { INSTALLERS, type Installer } from '../install/installers.js';
+
+export interface InstallOptions {
+  /** The .deb files the package stage built (installed into the image, or a built installer used as such). */
+  debs: string[];
+  /** The run's apt proxy on 127.0.0.1. */
+  proxyPort: number;
+  /** A scratch directory of the stage, removed after it. */
+  work: string;
+}
+
+export interface InstallDone {
+  boot: BootSpec;
+  summary: string;
+  /** Where the installer ran (a builder backend); the host when absent. */
+  isolation?: string;
+}
+
+/** Each installer of src/install/installers.ts and what runs it. */
+const RUN: Record<Installer, (ctx: StageContext, opts: InstallOptions) => Promise<InstallDone>> = {
+  'grml-debootstrap': installWithBuilder,
+  command: installWithBuilder,
+  mmdebstrap: (ctx, opts) => installWithMmdebstrap(ctx, { ...opts, debs: ctx.config.installBuiltPackages ? opts.debs : [] }),
+};
 
 function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {
   if (proxy.stats.errors.length === 0) return undefined;
@@ -24,9 +48,9 @@ function checkFreeSpace(ctx: StageContext): void {
   const base = scratchBase(deps.env);
   const needs: SpaceNeed[] = [
     { dir: paths.root, bytes: config.imageSizeBytes, what: `the ${config.imageSize} image` },
-    config.installer === 'mmdebstrap'
-      ? { dir: base, bytes: config.imageSizeBytes, what: 'its root file system' }
-      : { dir: base, bytes: config.imageSizeBytes + 1024 ** 3, what: "the builder's scratch disk" },
+    INSTALLERS[config.installer].inBuilder
+      ? { dir: base, bytes: config.imageSizeBytes + 1024 ** 3, what: "the builder's scratch disk" }
+      : { dir: base, bytes: config.imageSizeBytes, what: 'its root file system' },
   ];
   const short = spaceShortfalls(needs);
   if (short.length) {
@@ -48,13 +72,8 @@ export const install: Stage<'install'> = {
   skipReason: (config) => (config.install ? undefined : 'install: false'),
   async run(ctx) {
     const { config, deps, results } = ctx;
-    const debs = config.installBuiltPackages ? (results.package?.debs ?? []) : [];
-    if (config.installBuiltPackages && config.installer !== 'mmdebstrap') {
-      throw new StageError(
-        'install',
-        `install-built-packages is supported with installer mmdebstrap; with ${config.installer}, a built grml-debootstrap package is used as the installer itself`,
-      );
-    }
+    const debs = results.package?.debs ?? [];
+    // config checked that the installer takes built packages; whether there are any is known only now.
     if (config.installBuiltPackages && debs.length === 0) {
       throw new StageError(
         'install',
@@ -67,17 +86,9 @@ export const install: Stage<'install'> = {
     const port = await proxy.start();
     ctx.progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port}`);
     try {
-      let done: { boot: BootSpec; summary: string; isolation?: string };
+      let done: InstallDone;
       try {
-        switch (config.installer) {
-          case 'mmdebstrap':
-            done = await installWithMmdebstrap(ctx, { debs, proxyPort: port, work: work.path });
-            break;
-          case 'grml-debootstrap':
-          case 'command':
-            done = await installWithBuilder(ctx, { debs: results.package?.debs ?? [], proxyPort: port, work: work.path });
-            break;
-        }
+        done = await RUN[config.installer](ctx, { debs, proxyPort: port, work: work.path });
       } catch (e) {
         const trouble = mirrorTrouble(proxy, config.mirror);
         if (trouble && e instanceof StageError) throw new StageError('install', `${trouble} (${e.message})`, e.kind, e.details);
