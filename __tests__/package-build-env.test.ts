@@ -9,24 +9,10 @@ import {
   buildEnvKey,
   buildEnvironment,
   createEnvArgv,
-  isoWeek,
   pruneBuildEnvs,
 } from '../src/package/build-env.js';
 
 const MIRROR = 'http://mirror.example/debian';
-
-describe('isoWeek', () => {
-  it.each([
-    ['2026-11-28T04:00:00Z', 2026, 48],
-    ['2026-01-01T00:00:00Z', 2026, 1], // a Thursday: week 1
-    ['2027-01-01T12:00:00Z', 2026, 53], // a Friday: still the last week of 2026
-    ['2024-12-30T00:00:00Z', 2025, 1], // a Monday that belongs to 2025's first week
-    ['2026-11-29T23:59:59Z', 2026, 48], // Sunday ends the week
-    ['2026-11-30T00:00:00Z', 2026, 49],
-  ])('%s is %i week %i', (iso, year, week) => {
-    expect(isoWeek(new Date(iso))).toEqual({ year, week });
-  });
-});
 
 describe('buildEnvKey', () => {
   const base = { release: 'trixie', architecture: 'amd64', mirror: MIRROR, now: new Date('2026-11-28T04:00:00Z') };

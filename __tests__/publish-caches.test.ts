@@ -2,7 +2,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Deps } from '../src/context.js';
-import { cacheSpecs, isoWeek, restoreCaches, saveCaches, type CacheName } from '../src/publish/caches.js';
+import { builderImageKey } from '../src/builder/builder.js';
+import { isoWeek } from '../src/iso-week.js';
+import { buildEnvKey } from '../src/package/build-env.js';
+import { cacheSpecs, restoreCaches, saveCaches, type CacheName } from '../src/publish/caches.js';
 import { InMemoryServices, RecordingReporter } from './support/github-standins/fakes.js';
 import { tempDir, testConfig } from './support/github-standins/context.js';
 
@@ -22,8 +25,28 @@ describe('isoWeek', () => {
     ['2027-01-01T12:00:00Z', '2026w53'],
     ['2024-12-30T12:00:00Z', '2025w01'],
     ['2021-01-03T12:00:00Z', '2020w53'],
+    ['2026-11-28T04:00:00Z', '2026w48'],
+    ['2026-01-01T00:00:00Z', '2026w01'], // a Thursday: week 1
+    ['2024-12-30T00:00:00Z', '2025w01'], // a Monday that belongs to 2025's first week
   ])('%s is %s', (date, week) => {
     expect(isoWeek(new Date(date))).toBe(week);
+  });
+
+  it.each([
+    '2026-11-28T04:00:00Z',
+    '2026-01-01T00:00:00Z',
+    '2020-12-31T23:59:59Z',
+    '2021-01-03T12:00:00Z',
+    '2027-01-04T00:00:00Z',
+  ])('on %s the cache keys, the build environment and the builder image name the same week', (date) => {
+    const now = new Date(date);
+    const week = isoWeek(now);
+    const config = testConfig();
+    for (const spec of cacheSpecs(config, { cacheDir: '/c' }, now)) expect(spec.key.endsWith(`-${week}`)).toBe(true);
+    expect(builderImageKey(config, now)).toContain(`-${week}-`);
+    expect(buildEnvKey({ release: 'trixie', architecture: 'amd64', mirror: 'http://mirror.example/debian', now })).toContain(
+      `-${week}-`,
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { ARCHITECTURES, RELEASES, type Architecture } from './debian.js';
 import { InputError } from './errors.js';
 import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
 
@@ -10,7 +11,7 @@ export type { Installer } from './install/installers.js';
 export type Accel = 'auto' | 'kvm' | 'tcg';
 export type Isolation = 'auto' | 'vm' | 'chroot';
 export type Firmware = 'bios' | 'uefi';
-export type Architecture = 'amd64' | 'arm64';
+export type { Architecture } from './debian.js';
 export type LintSeverity = 'error' | 'warning' | 'info' | 'style';
 export type UploadPolicy = 'always' | 'failure' | 'never';
 /** `default`: the installer's own configuration; `fast`: named shortcuts that change what is tested. */
@@ -91,8 +92,6 @@ export interface ParseContext {
   readonly cpus: number;
   readonly randomPassword: () => string;
 }
-
-const RELEASES = ['bullseye', 'bookworm', 'trixie', 'forky', 'sid', 'oldstable', 'stable', 'testing', 'unstable'] as const;
 
 // Characters that mean something to a shell; nothing we pass on may contain them.
 const SHELL_META = /[;&|`$<>(){}\\!*?[\]#~'"\n\r\0]/;
@@ -342,7 +341,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
         (() => {
           throw new InputError('architecture', arch, 'amd64 or arm64 (auto found an unsupported runner architecture)');
         })())
-      : oneOf('architecture', arch, ['amd64', 'arm64'] as const);
+      : oneOf('architecture', arch, ARCHITECTURES);
   const mirror = get('mirror').trim() ? mirrorUrl('mirror', get('mirror')) : (ctx.hostMirror ?? '');
   const installer = oneOf('installer', get('installer').trim(), INSTALLER_NAMES);
   const installCommand = get('install-command').trim();

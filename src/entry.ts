@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import { actionMetadata } from './action-metadata.js';
-import { InputError, parseConfig, type Architecture, type Config, type InputReader, type ParseContext } from './config.js';
+import { InputError, parseConfig, type Config, type InputReader, type ParseContext } from './config.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './errors.js';
 import { HostExec } from './host/exec.js';
@@ -14,11 +14,8 @@ import { ConsoleReporter, GitHubReporter, type Reporter } from './host/reporter.
 import { runPipeline } from './pipeline.js';
 import type { RunResult } from './results.js';
 import { runReport } from './report-mode.js';
+import { hostArchitecture } from './debian.js';
 import { ResourceTracker, STATE_RESOURCE_FILE } from './state.js';
-
-function hostArchitecture(): Architecture | undefined {
-  return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : undefined;
-}
 
 /** The CLI's output directory when output-dir is empty, below its working directory. */
 export const CLI_OUTPUT_DIR = 'debian-vm-ci-out';

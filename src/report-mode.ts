@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, relative } from 'node:path';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
+import { releaseRank } from './debian.js';
 import { EXIT } from './errors.js';
 import type { RunResult } from './results.js';
 import { isReportsArtifact } from './publish/naming.js';
@@ -36,14 +37,6 @@ export interface MatrixReport {
 
 /** A cell's result.json, or why it could not be read (that cell then counts as failed). */
 export type CellInput = { source: string; result: RunResult } | { source: string; unreadable: string };
-
-// Oldest first, so the table reads like Debian's history; suite aliases after the code names.
-const RELEASE_ORDER = ['bullseye', 'bookworm', 'trixie', 'forky', 'duke', 'sid', 'oldstable', 'stable', 'testing', 'unstable'];
-
-function releaseRank(release: string): number {
-  const rank = RELEASE_ORDER.indexOf(release);
-  return rank < 0 ? RELEASE_ORDER.length : rank;
-}
 
 function text(value: unknown): string {
   return typeof value === 'string' ? value : '';

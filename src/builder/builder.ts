@@ -12,14 +12,15 @@ import {
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Architecture } from '../config.js';
+import type { Config } from '../config.js';
+import type { Architecture } from '../debian.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
-import { kernelPackage, serialConsole } from '../install/common.js';
-import { isoWeek } from '../package/build-env.js';
+import { hostArchitecture, kernelPackage, serialConsole } from '../debian.js';
+import { isoWeek } from '../iso-week.js';
 import { qemuBinary, qemuPackage } from '../vm/qemu.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, UML_LAUNCHER } from './recipe.js';
 
@@ -66,6 +67,15 @@ export function builderKey(hostRelease: string, arch: Architecture, mirror: stri
   return `${hostRelease}-${arch}-${week}-${recipe}`;
 }
 
+/** The builder image's name for a run of this config in the week of `now`. */
+export function builderImageKey(
+  config: Pick<Config, 'hostRelease' | 'architecture' | 'mirror' | 'checkValidUntil'>,
+  now: Date,
+): string {
+  const mirror = config.checkValidUntil ? config.mirror : `${config.mirror} (no Valid-Until check)`;
+  return builderKey(config.hostRelease, config.architecture, mirror, isoWeek(now));
+}
+
 /**
  * The builder VM's disk: a Debian host-release system with grml-debootstrap, udev, systemd and a
  * kernel, built once with mmdebstrap and kept in the cache directory (and the GitHub cache). The
@@ -74,13 +84,7 @@ export function builderKey(hostRelease: string, arch: Architecture, mirror: stri
 export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, work: string): Promise<BuilderImage> {
   const { config, deps, progress } = ctx;
   const dir = join(deps.cacheDir, 'builder');
-  const week = isoWeek(new Date());
-  const key = builderKey(
-    config.hostRelease,
-    config.architecture,
-    config.checkValidUntil ? config.mirror : `${config.mirror} (no Valid-Until check)`,
-    `${week.year}w${String(week.week).padStart(2, '0')}`,
-  );
+  const key = builderImageKey(config, new Date());
   const image = join(dir, `${key}.img`);
   const built: BuilderImage = { disk: image, kernel: join(dir, `${key}.vmlinuz`), initrd: join(dir, `${key}.initrd`) };
   if (existsSync(image) && existsSync(built.kernel) && existsSync(built.initrd)) {
@@ -157,7 +161,7 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
 export async function chooseBuilderBackend(ctx: StageContext, hostCpus = availableParallelism()): Promise<BuilderBackend> {
   const { config } = ctx;
   const kvm = ctx.results.accel?.accel === 'kvm';
-  const umlPossible = config.architecture === 'amd64' && process.arch === 'x64';
+  const umlPossible = config.architecture === 'amd64' && hostArchitecture() === 'amd64';
   const want = config.builderBackend;
   if (want === 'kvm' && !kvm) {
     throw new StageError(

@@ -17,9 +17,11 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tc from '@actions/tool-cache';
-import type { Architecture, Config } from '../config.js';
+import type { Config } from '../config.js';
+import type { Architecture } from '../debian.js';
 import type { Deps } from '../deps.js';
 import { StageError } from '../errors.js';
+import { architectureOfElfMachine, hostArchitecture } from '../debian.js';
 import { DEBIAN_KEYRING, DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
 
@@ -410,10 +412,6 @@ function privateTempDir(deps: Deps, name: string): { path: string; remove(): voi
   };
 }
 
-export function hostArchitecture(): Architecture | undefined {
-  return process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : undefined;
-}
-
 /** The architecture in a Linux ELF header (e_machine), or undefined for anything else. */
 export function elfArchitecture(path: string): Architecture | undefined {
   const header = Buffer.alloc(20);
@@ -428,7 +426,7 @@ export function elfArchitecture(path: string): Architecture | undefined {
   }
   if (header.readUInt32BE(0) !== 0x7f454c46) return undefined;
   const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
-  return machine === 62 ? 'amd64' : machine === 183 ? 'arm64' : undefined;
+  return architectureOfElfMachine(machine);
 }
 
 /** The highest GLIBC_x.y symbol version a binary refers to; undefined for a static binary. */

@@ -7,7 +7,7 @@ import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob 
 import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../results.js';
 import { tail } from '../host/exec.js';
-import { dhcpClientPackage, kernelPackage, serialConsole } from './common.js';
+import { dhcpClientPackage, kernelPackage, serialConsole } from '../debian.js';
 
 /**
  * install-profile: fast — the lean package list handed to grml-debootstrap (--packages, with --nokernel):

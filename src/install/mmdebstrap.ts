@@ -7,7 +7,7 @@ import { DEBIAN_KEYRING_TOOL, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts 
 import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../results.js';
-import { kernelPackage, serialConsole } from './common.js';
+import { kernelPackage, serialConsole } from '../debian.js';
 
 /** Packages every mmdebstrap image gets on top of the essential set: a kernel, systemd, udev and networking. */
 export function basePackages(config: Config): string[] {

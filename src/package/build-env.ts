@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyringArgs, validityAptopts } from '../host/mirror.js';
+import { isoWeek } from '../iso-week.js';
 
 /*
  * Why mmdebstrap and not sbuild (measured on the 2-core bookworm dev machine, hello example, trixie,
@@ -32,22 +33,13 @@ export interface BuildEnvKeyInput {
   checkValidUntil?: boolean;
 }
 
-/** ISO 8601 week: weeks start on Monday and week 1 holds the year's first Thursday. */
-export function isoWeek(date: Date): { year: number; week: number } {
-  const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
-  const weekday = day.getUTCDay() || 7;
-  day.setUTCDate(day.getUTCDate() + 4 - weekday);
-  const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
-  return { year: day.getUTCFullYear(), week: Math.ceil(((day.getTime() - yearStart) / 86_400_000 + 1) / 7) };
-}
-
 /**
  * `trixie-amd64-2026w48-<hash>`: a fresh environment each ISO week (the archive moves on and a stale
  * chroot would mean large upgrades at build time), one per mirror (the tarball's apt sources name it;
  * hashed so that the mirror's name never appears in file names or logs) and per recipe.
  */
 export function buildEnvKey(input: BuildEnvKeyInput): string {
-  const { year, week } = isoWeek(input.now);
+  const week = isoWeek(input.now);
   const hash = createHash('sha256')
     .update(
       JSON.stringify({
@@ -60,7 +52,7 @@ export function buildEnvKey(input: BuildEnvKeyInput): string {
     )
     .digest('hex')
     .slice(0, 10);
-  return `${buildEnvPrefix(input.release, input.architecture)}${year}w${String(week).padStart(2, '0')}-${hash}`;
+  return `${buildEnvPrefix(input.release, input.architecture)}${week}-${hash}`;
 }
 
 function buildEnvPrefix(release: string, architecture: string): string {

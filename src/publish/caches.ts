@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
 import { formatBytes } from '../config.js';
+import { isoWeek } from '../iso-week.js';
 
 export type CacheName = 'apt' | 'build-env' | 'builder';
 
@@ -43,16 +44,6 @@ type CacheDeps = Pick<Deps, 'cacheDir' | 'github' | 'reporter'>;
 /** Bump when the layout of a cached directory changes, so old entries are never restored into the new layout. */
 const CACHE_SCHEMA = 'v1';
 const KEY_PREFIX = `debian-vm-ci-${CACHE_SCHEMA}`;
-
-/** ISO 8601 week of a date in UTC, e.g. 2026w48: caches keyed on it are rebuilt weekly. */
-export function isoWeek(date: Date): string {
-  const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
-  // The ISO week belongs to the year of its Thursday.
-  day.setUTCDate(day.getUTCDate() + 3 - ((day.getUTCDay() + 6) % 7));
-  const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
-  const week = Math.floor((day.getTime() - yearStart) / 86_400_000 / 7) + 1;
-  return `${day.getUTCFullYear()}w${String(week).padStart(2, '0')}`;
-}
 
 function shapeHash(shape: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Stage } from '../context.js';
 import type { Deps } from '../deps.js';
 import type { KvmProbe } from '../results.js';
+import { hostArchitecture } from '../debian.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import { qemuBinary, qemuPackage } from '../vm/qemu.js';
@@ -187,7 +188,7 @@ export const accel: Stage<'accel'> = {
     if (config.accel === 'tcg') {
       return { accel: 'tcg', summary: 'TCG (accel: tcg)' };
     }
-    const hostArch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+    const hostArch = hostArchitecture() ?? process.arch;
     let probe: KvmProbe;
     if (hostArch !== config.architecture) {
       probe = { usable: false, reason: `the runner is ${hostArch}, the image is ${config.architecture}`, seconds: 0 };

@@ -15,7 +15,7 @@ import {
   type QemuVmSpec,
   type UefiFirmware,
 } from '../vm/qemu.js';
-import type { Architecture } from '../config.js';
+import type { Architecture } from '../debian.js';
 import type { Deps } from '../deps.js';
 import { scratchDir } from '../host/scratch.js';
 

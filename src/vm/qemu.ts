@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import type { Architecture, Firmware } from '../config.js';
+import type { Firmware } from '../config.js';
+import { ARCHITECTURE, type Architecture } from '../debian.js';
 
 export function qemuBinary(arch: Architecture): string {
-  return arch === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+  return ARCHITECTURE[arch].qemuBinary;
 }
 
 export function qemuPackage(arch: Architecture): string {
-  return arch === 'arm64' ? 'qemu-system-arm' : 'qemu-system-x86';
+  return ARCHITECTURE[arch].qemuPackage;
 }
 
 /** UEFI firmware: the code image (read-only) and the variable store template we copy per VM. */
