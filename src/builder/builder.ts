@@ -21,7 +21,7 @@ import { chownToCaller } from '../host/exec.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
 import { hostArchitecture, kernelPackage, serialConsole } from '../debian.js';
 import { isoWeek } from '../iso-week.js';
-import { qemuBinary, qemuPackage } from '../vm/qemu.js';
+import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, UML_LAUNCHER } from './recipe.js';
 
 export const UML_KERNEL = '/usr/bin/linux.uml';
@@ -270,25 +270,8 @@ export function qemuBuilderArgv(
   image: BuilderImage,
   files: { cow: string; scratch: string; exportFile: string; jobDir: string },
 ): string[] {
-  const x86 = arch === 'amd64';
   return [
-    qemuBinary(arch),
-    '-name',
-    'debian-vm-ci-builder',
-    '-nodefaults',
-    '-no-user-config',
-    '-machine',
-    x86 ? 'q35' : 'virt',
-    '-accel',
-    accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
-    '-cpu',
-    accel === 'kvm' ? 'host' : 'max',
-    '-smp',
-    String(availableParallelism()),
-    '-m',
-    '2048',
-    '-display',
-    'none',
+    ...qemuMachineArgv({ arch, accel, name: 'debian-vm-ci-builder', cpus: availableParallelism(), memoryMiB: 2048 }),
     '-chardev',
     'stdio,id=con0,signal=off',
     '-serial',

@@ -7,7 +7,7 @@ import type { KvmProbe } from '../results.js';
 import { hostArchitecture } from '../debian.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
-import { qemuBinary, qemuPackage } from '../vm/qemu.js';
+import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
 import { KVM_PROBE_ELF_BASE64, KVM_PROBE_EXIT_STATUS, KVM_PROBE_MARKER, KVM_PROBE_WORK_MARKER } from '../vm/probe/kvm-probe.js';
 
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"\n';
@@ -75,19 +75,7 @@ export async function runProbeGuest(
   let workDoneAt: number | undefined;
   try {
     const argv = [
-      opts.qemu,
-      '-machine',
-      'q35',
-      '-accel',
-      opts.accel === 'kvm' ? 'kvm' : 'tcg',
-      '-cpu',
-      opts.accel === 'kvm' ? 'host' : 'max',
-      '-m',
-      '128',
-      '-display',
-      'none',
-      '-nodefaults',
-      '-no-user-config',
+      ...qemuMachineArgv({ arch: 'amd64', accel: opts.accel, name: 'debian-vm-ci-kvm-probe', memoryMiB: 128, binary: opts.qemu }),
       '-serial',
       'stdio',
       '-device',

@@ -67,24 +67,67 @@ export interface QemuVmSpec {
   uefiVars?: string;
 }
 
+/** What every VM we start has in common: the probe guest, the builder VM and the test VM. */
+export interface QemuMachine {
+  arch: Architecture;
+  accel: 'kvm' | 'tcg';
+  name: string;
+  memoryMiB: number;
+  /** Virtual CPUs; QEMU's default (one) when absent. */
+  cpus?: number;
+  /** Appended to the machine type (q35 on amd64, virt on arm64). */
+  machineOptions?: string;
+  /** The emulator; the architecture's qemu-system binary when absent. */
+  binary?: string;
+}
+
+/**
+ * The start of every QEMU command line: no default devices, no user configuration, the machine type, the
+ * accelerator (multi-threaded TCG), the host's CPU under KVM and every TCG feature otherwise, no display.
+ * q35 has no floppy controller, which a Debian guest probes endlessly under TCG on the pc machine.
+ */
+export function qemuMachineArgv(m: QemuMachine): string[] {
+  const machine = (m.arch === 'amd64' ? 'q35' : 'virt') + (m.machineOptions ? `,${m.machineOptions}` : '');
+  return [
+    m.binary ?? qemuBinary(m.arch),
+    '-name',
+    m.name,
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    machine,
+    '-accel',
+    m.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu',
+    m.accel === 'kvm' ? 'host' : 'max',
+    ...(m.cpus ? ['-smp', String(m.cpus)] : []),
+    '-m',
+    String(m.memoryMiB),
+    '-display',
+    'none',
+  ];
+}
+
 /** The QEMU command line for a test VM: pure, so that tests can read it. */
 export function qemuArgv(spec: QemuVmSpec): string[] {
   const x86 = spec.arch === 'amd64';
-  const argv = [qemuBinary(spec.arch), '-name', 'debian-vm-ci', '-nodefaults', '-no-user-config'];
-  // q35 has no floppy controller, which a Debian guest probes endlessly under TCG on the pc machine.
-  // graphics=off makes SeaBIOS mirror its screen to the serial port ("No bootable device." included);
-  // with a VGA device and without it, SeaBIOS writes nothing to the serial console at all.
-  argv.push('-machine', x86 ? 'q35,graphics=off' : 'virt');
-  argv.push('-accel', spec.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi');
-  argv.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
-  argv.push('-smp', String(spec.cpus), '-m', String(spec.memoryMiB));
+  const argv = qemuMachineArgv({
+    arch: spec.arch,
+    accel: spec.accel,
+    name: 'debian-vm-ci',
+    cpus: spec.cpus,
+    memoryMiB: spec.memoryMiB,
+    // graphics=off makes SeaBIOS mirror its screen to the serial port ("No bootable device." included);
+    // with a VGA device and without it, SeaBIOS writes nothing to the serial console at all.
+    machineOptions: x86 ? 'graphics=off' : undefined,
+  });
   if (spec.firmware === 'uefi') {
     const code = spec.uefiCode ?? UEFI_FIRMWARE_CANDIDATES[spec.arch][0].code;
     argv.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${code}`);
     if (spec.uefiVars) argv.push('-drive', `if=pflash,format=raw,unit=1,file=${spec.uefiVars}`);
   }
   // A VGA device (not shown) so that the monitor can take a screenshot of what only tty0 saw.
-  argv.push('-display', 'none', '-vga', x86 ? 'std' : 'none');
+  argv.push('-vga', x86 ? 'std' : 'none');
   if (!x86) argv.push('-device', 'ramfb');
   argv.push('-chardev', `socket,id=serial0,path=${spec.serialSocket},server=on,wait=on,logfile=${spec.serialLog},logappend=on`);
   argv.push('-serial', 'chardev:serial0');
