@@ -149,30 +149,30 @@ describe('the pipeline end to end', () => {
     expect(listed.filter((p) => !installed.has(p))).toEqual([]);
   });
 
+  /** An install-command in the UML builder; nothing before or after install. */
+  const umlCommandRun = (command: string): string[] => [
+    '--working-directory',
+    'examples/hello',
+    '--lint',
+    'false',
+    '--build-package',
+    'false',
+    '--validate',
+    'false',
+    '--installer',
+    'command',
+    '--install-command',
+    command,
+    '--builder-backend',
+    'uml',
+    '--upload-image',
+    'never',
+  ];
+
   // CI machines differ in CPU: UML 6.1's first process dies of SIGSEGV on some. There the run must say so
   // before a builder starts (the next test); where UML runs, the builder must work.
   it.runIf(!umlRunsHere())('refuses builder-backend uml where User-Mode Linux does not run, before the install starts', () => {
-    const { status, result, out } = runCli(
-      [
-        '--working-directory',
-        'examples/hello',
-        '--lint',
-        'false',
-        '--build-package',
-        'false',
-        '--validate',
-        'false',
-        '--installer',
-        'command',
-        '--install-command',
-        'true',
-        '--builder-backend',
-        'uml',
-        '--upload-image',
-        'never',
-      ],
-      10,
-    );
+    const { status, result, out } = runCli(umlCommandRun('true'), 10);
     expect(status, out.slice(-3000)).toBe(3);
     const stages = result.stages as Stage[];
     expect(stages[3].name).toBe('install');
@@ -187,24 +187,9 @@ describe('the pipeline end to end', () => {
     () => {
       const { status, result, out, dir } = runCli(
         [
-          '--working-directory',
-          'examples/hello',
-          '--lint',
-          'false',
-          '--build-package',
-          'false',
-          '--validate',
-          'false',
-          '--installer',
-          'command',
-          '--install-command',
-          readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8'),
-          '--builder-backend',
-          'uml',
+          ...umlCommandRun(readFileSync(join(root, '__tests__/fixtures/install/partition-only.sh'), 'utf8')),
           '--image-size',
           '512M',
-          '--upload-image',
-          'never',
         ],
         20,
       );
