@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOGIN_PROMPT, PASSWORD_OR_LOGIN_PROMPT, PASSWORD_PROMPT, SHELL_PROMPT_OR_REFUSAL } from '../src/stages/validate.js';
+import { LOGIN_PROMPT, PASSWORD_OR_LOGIN_PROMPT, PASSWORD_PROMPT, SHELL_PROMPT_OR_REFUSAL } from '../src/vm/session.js';
 
 /*
  * validate logs in on the serial console by waiting for getty's, login's and the shell's prompts. Late kernel

@@ -6,6 +6,7 @@ import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { ConsoleEvent } from '../vm/console.js';
 import { GuestVm } from '../vm/guest.js';
+import { SHARE_TAG } from '../vm/session.js';
 import {
   findUefiFirmware,
   qemuBinary,
@@ -18,8 +19,6 @@ import {
 import type { Architecture } from '../debian.js';
 import type { Deps } from '../deps.js';
 import { scratchDir } from '../host/scratch.js';
-
-export const SHARE_TAG = 'dvc';
 
 /** The UEFI firmware, installed from the distribution's package when none of the known paths has it. */
 async function ensureUefiFirmware(deps: Deps, arch: Architecture): Promise<UefiFirmware> {

@@ -1,0 +1,160 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GuestVm } from '../src/vm/guest.js';
+import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError, readGuestFile } from '../src/vm/session.js';
+
+/*
+ * The session against a console that behaves like a Debian guest's serial console: getty, login, a root
+ * shell that runs what is typed with /bin/sh, the share seen at GUEST_SHARE (here: the host directory, by
+ * rewriting the path). The real guest is in the integration tests (pipeline, faults, as-runner).
+ */
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+interface FakeOptions {
+  password: string;
+  /** What the guest prints besides the command's own output, e.g. a forged end marker. */
+  noise?: string;
+  mount?: 'ok' | 'fail';
+}
+
+function fakeGuest(share: string, opts: FakeOptions): { vm: GuestVm; typed: string[]; stopped: () => boolean } {
+  let out = 'Debian GNU/Linux 13 debian ttyS0\r\n\r\ndebian login: ';
+  const typed: string[] = [];
+  let state: 'login' | 'password' | 'shell' = 'login';
+  let stopped = false;
+  const vm = {
+    consumed: () => out.length,
+    type(text: string) {
+      typed.push(text);
+      const line = text.replace(/\n$/, '');
+      out += line + '\r\n'; // the console echoes what is typed
+      if (state === 'login' && line === '') {
+        out += '\r\ndebian login: '; // getty asks again
+      } else if (state === 'login') {
+        state = 'password';
+        out += 'Password: ';
+      } else if (state === 'password') {
+        if (line === opts.password) {
+          state = 'shell';
+          out += 'root@debian:~# ';
+        } else {
+          state = 'login';
+          out += '\r\nLogin incorrect\r\ndebian login: ';
+        }
+      } else if (/^mkdir -p .* && mount -t 9p/.test(line)) {
+        const status = opts.mount === 'fail' ? 32 : 0;
+        out += `${opts.noise ?? ''}${line.replace(/^.*; printf '(DVC-%s-%s:%d)\\n' END (\S+) \$\?$/, (_m, _f, id: string) => `DVC-END-${id}:${status}`)}\r\nroot@debian:~# `;
+      } else if (line !== 'systemctl poweroff') {
+        const sh = line.replaceAll(GUEST_SHARE, share).replace(/; printf .*$/, '');
+        const status = (() => {
+          try {
+            execFileSync('sh', ['-c', sh.replace(/^sh (\S+)/, (_m, f: string) => `sed 's#${GUEST_SHARE}#${share}#' ${f} | sh`)]);
+            return 0;
+          } catch (e) {
+            return (e as { status: number }).status;
+          }
+        })();
+        const id = /END (\S+) \$\?$/.exec(line)?.[1];
+        out += `${opts.noise ?? ''}DVC-END-${id}:${status}\r\nroot@debian:~# `;
+      }
+    },
+    async expect(pattern: RegExp, from: number) {
+      const m = pattern.exec(out.slice(from));
+      if (!m) throw new Error(`no ${String(pattern)} on the console`);
+      return { match: m, end: from + m.index + m[0].length };
+    },
+    async shutdown() {
+      stopped = true;
+      return 0;
+    },
+  };
+  return { vm: vm as unknown as GuestVm, typed, stopped: () => stopped };
+}
+
+function share(): string {
+  const d = mkdtempSync(join(tmpdir(), 'dvc-session-test-'));
+  dirs.push(d);
+  return d;
+}
+
+describe('the guest session', () => {
+  it('logs in, mounts the share, runs a command with exit status, stdout and stderr, and powers off', async () => {
+    const dir = share();
+    const { vm, typed, stopped } = fakeGuest(dir, { password: 'Sess-Pw-1' });
+    const session = await GuestSession.open(vm, { password: 'Sess-Pw-1', shareDir: dir });
+    const r = await session.run('echo out; echo err >&2; exit 3', { timeoutSeconds: 5 });
+    expect(r).toMatchObject({ exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
+    // The command travelled as a file in the share; the console saw only `sh <file> > … 2> …` and the marker.
+    expect(typed.some((t) => t.includes('echo out'))).toBe(false);
+    expect(await session.powerOff(5)).toBe(0);
+    expect(stopped()).toBe(true);
+    await expect(session.run('true', { timeoutSeconds: 5 })).rejects.toThrow(/the session is closed/);
+  });
+
+  it('is not fooled by output that prints an end marker of its own', async () => {
+    const dir = share();
+    // A command (or the guest) printing DVC-END-…:0 before the real marker: the nonce does not match.
+    const { vm } = fakeGuest(dir, { password: 'pw', noise: 'DVC-END-000000000000-2:0\r\n' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    expect((await session.run('exit 7', { timeoutSeconds: 5 })).exitCode).toBe(7);
+  });
+
+  it('says so when the login is refused, and when the share does not mount', async () => {
+    const { vm } = fakeGuest(share(), { password: 'right' });
+    await expect(GuestSession.open(vm, { password: 'wrong', shareDir: share() })).rejects.toThrow(
+      new GuestSessionError('logging in as root on the serial console failed: Login incorrect'),
+    );
+    const dir = share();
+    const { vm: vm2 } = fakeGuest(dir, { password: 'pw', mount: 'fail' });
+    await expect(GuestSession.open(vm2, { password: 'pw', shareDir: dir })).rejects.toThrow(
+      /could not mount the 9p share \(status 32\): is 9p \(virtio\) available in its kernel\?/,
+    );
+  });
+
+  it('gathers the diagnostics in one batch into the output directory', async () => {
+    const dir = share();
+    const { vm, typed } = fakeGuest(dir, { password: 'pw' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    const before = typed.length;
+    const out = join(share(), 'diagnostics');
+    await session.diagnostics(out, 30);
+    expect(typed.length - before).toBe(1);
+    for (const [file] of GUEST_DIAGNOSTICS) expect(existsSync(join(out, file)), file).toBe(true);
+    expect(readFileSync(join(out, 'uname.txt'), 'utf8')).toMatch(/Linux/);
+  });
+});
+
+describe('files from an untrusted guest', () => {
+  it('are read only when regular, never through a link, and cut at the limit', () => {
+    const dir = share();
+    const secret = join(dir, 'host-secret');
+    writeFileSync(secret, 'host only');
+    symlinkSync(secret, join(dir, 'link'));
+    expect(readGuestFile(join(dir, 'link'))).toBeUndefined();
+    expect(readGuestFile(dir)).toBeUndefined();
+    expect(readGuestFile(join(dir, 'missing'))).toBeUndefined();
+    writeFileSync(join(dir, 'big'), 'x'.repeat(100));
+    expect(readGuestFile(join(dir, 'big'), 10)?.toString()).toBe('xxxxxxxxxx\n[cut at 10 bytes of 100]\n');
+  });
+
+  it('a link the guest planted where we put a file is replaced, never written through', async () => {
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    const target = join(share(), 'host-file');
+    writeFileSync(target, 'untouched');
+    symlinkSync(target, join(dir, 'goss.yaml'));
+    session.put('goss.yaml', { content: 'file: {}\n' });
+    expect(readFileSync(target, 'utf8')).toBe('untouched');
+    expect(lstatSync(join(dir, 'goss.yaml')).isFile()).toBe(true);
+    // Names with a directory part are refused: the guest could have made that directory a link.
+    expect(() => session.put('sub/goss.yaml', { content: '' })).toThrow(/not a plain file name/);
+    expect(() => session.get('../etc/passwd')).toThrow(/not a plain file name/);
+  });
+});
