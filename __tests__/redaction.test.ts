@@ -54,7 +54,7 @@ describe('redaction of the test VM password', () => {
       ...passed,
       config: { ...passed.config, artifactPrefix: 'grml-ci', installer: 'grml-debootstrap' },
     };
-    const summary = renderRunSummary(result, { onGitHub: true });
+    const summary = renderRunSummary(result);
     expect(summary).toContain('grml-debootstrap');
     expect(r.redact(summary)).toBe(summary);
     const json = r.redactJson(result);

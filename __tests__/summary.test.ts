@@ -11,14 +11,14 @@ const dir = join(import.meta.dirname, 'fixtures/summary');
 describe('the job summary', () => {
   it.each(['passed', 'failed'])('renders the %s run as checked in', (name) => {
     const result = JSON.parse(readFileSync(join(dir, `${name}.result.json`), 'utf8')) as RunResult;
-    const markdown = renderRunSummary(result, { onGitHub: true });
+    const markdown = renderRunSummary(result);
     if (process.env.UPDATE_FIXTURES) writeFileSync(join(dir, `${name}.summary.md`), markdown);
     expect(markdown).toBe(readFileSync(join(dir, `${name}.summary.md`), 'utf8'));
   });
 
   it('puts the verdict first and failures before passes', () => {
     const result = JSON.parse(readFileSync(join(dir, 'failed.result.json'), 'utf8')) as RunResult;
-    const markdown = renderRunSummary(result, { onGitHub: true });
+    const markdown = renderRunSummary(result);
     expect(markdown.split('\n')[0]).toBe('## debian-vm-ci: ❌ failed — trixie · bios · mmdebstrap · amd64');
     expect(markdown.indexOf('/etc/debian-vm-ci-missing')).toBeLessThan(markdown.indexOf('systemd-journald'));
     expect(markdown).toContain('falling back to TCG');

@@ -8,8 +8,6 @@ import type { Results, StageName } from './results.js';
 export type { Deps } from './deps.js';
 export type { Results, StageName, StageRecord, StageStatus } from './results.js';
 
-export const STAGE_NAMES: readonly StageName[] = ['accel', 'lint', 'package', 'install', 'boot', 'validate', 'publish'];
-
 export interface StageContext {
   readonly config: Config;
   readonly deps: Deps;

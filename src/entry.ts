@@ -97,7 +97,7 @@ export async function actionMain(): Promise<void> {
   core.saveState(STATE_RESOURCE_FILE, resourceFile);
   const resources = new ResourceTracker(resourceFile);
   try {
-    const result = await execute(config, reporter, resources, createGitHubServices(config, reporter));
+    const result = await execute(config, reporter, resources, createGitHubServices(reporter));
     const code = typeof result === 'number' ? result : result.exitCode;
     if (code !== EXIT.passed) {
       core.setFailed(typeof result === 'number' ? 'the matrix has failed cells' : `debian-vm-ci ${result.error ?? 'failed'}`);

@@ -1,14 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { publicConfig, type Config } from './config.js';
-import {
-  STAGE_NAMES,
-  type Deps,
-  type Results,
-  type Stage,
-  type StageContext,
-  type StageName,
-  type StageRecord,
-} from './context.js';
+import { type Deps, type Results, type Stage, type StageContext, type StageName, type StageRecord } from './context.js';
 import { EXIT, StageError } from './errors.js';
 import type { RunResult } from './results.js';
 import { StageLog } from './host/exec.js';
@@ -74,7 +66,7 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
   deps.reporter.setOutput('report-dir', paths.root);
   deps.reporter.setOutput('boot-seconds', result.bootSeconds ?? '');
   deps.reporter.setOutput('accel', result.accel ?? '');
-  await deps.reporter.writeSummary(renderRunSummary(result, { onGitHub: deps.reporter.onGitHub })).catch((e: unknown) => {
+  await deps.reporter.writeSummary(renderRunSummary(result)).catch((e: unknown) => {
     deps.reporter.warning(`could not write the job summary: ${String(e)}`);
   });
   return result;
@@ -194,8 +186,6 @@ function writeReports(
   };
   const json = deps.reporter.redactJson(result);
   writeFileSync(paths.resultJson, json + '\n');
-  writeFileSync(paths.summaryMd, deps.reporter.redact(renderRunSummary(result, { onGitHub: false })));
+  writeFileSync(paths.summaryMd, deps.reporter.redact(renderRunSummary(result)));
   return result;
 }
-
-export { STAGE_NAMES };

@@ -6,7 +6,7 @@ import { startAzurite, type Azurite } from '../support/github-standins/azurite.j
 import { RecordingReporter } from '../support/github-standins/fakes.js';
 import { snapshot, unzipTo, writeTree } from '../support/github-standins/files.js';
 import { ResultsService } from '../support/github-standins/results-service.js';
-import { tempDir, testConfig } from '../support/github-standins/context.js';
+import { tempDir } from '../support/github-standins/context.js';
 
 // The real @actions/artifact and @actions/cache, in this process, against the Twirp stand-in and Azurite.
 // They read the runner's variables from process.env on every call, so the test sets them for its duration.
@@ -30,7 +30,7 @@ beforeAll(async () => {
     GITHUB_WORKSPACE: workspace,
     RUNNER_TEMP: tempDir('runner-temp'),
   });
-  const created = createGitHubServices(testConfig(), new RecordingReporter());
+  const created = createGitHubServices(new RecordingReporter());
   if (!created) throw new Error('createGitHubServices gave nothing although the runtime token is set');
   services = created;
 }, 60_000);
@@ -44,8 +44,8 @@ afterAll(async () => {
 describe('createGitHubServices', () => {
   it('gives nothing without a runtime token, and warns when the results URL is missing', () => {
     const reporter = new RecordingReporter();
-    expect(createGitHubServices(testConfig(), reporter, {})).toBeUndefined();
-    expect(createGitHubServices(testConfig(), reporter, { ACTIONS_RUNTIME_TOKEN: 'x' })).toBeUndefined();
+    expect(createGitHubServices(reporter, {})).toBeUndefined();
+    expect(createGitHubServices(reporter, { ACTIONS_RUNTIME_TOKEN: 'x' })).toBeUndefined();
     expect(reporter.text()).toMatch(/warning: the runner set ACTIONS_RUNTIME_TOKEN but not ACTIONS_RESULTS_URL/);
   });
 

@@ -1,6 +1,5 @@
 import { DefaultArtifactClient } from '@actions/artifact';
 import * as cache from '@actions/cache';
-import type { Config } from '../config.js';
 import type { Reporter } from './reporter.js';
 
 export interface UploadedArtifact {
@@ -115,11 +114,7 @@ class RunnerServices implements GitHubServices {
  * The real services when the runner handed this step a runtime token and the results service URL
  * (it does for every JavaScript action); undefined otherwise, and the stages keep files local.
  */
-export function createGitHubServices(
-  _config: Config,
-  reporter: Reporter,
-  env: NodeJS.ProcessEnv = process.env,
-): GitHubServices | undefined {
+export function createGitHubServices(reporter: Reporter, env: NodeJS.ProcessEnv = process.env): GitHubServices | undefined {
   if (!env.ACTIONS_RUNTIME_TOKEN) return undefined;
   if (!env.ACTIONS_RESULTS_URL) {
     reporter.warning(

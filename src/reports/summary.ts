@@ -8,7 +8,7 @@ function cell(text: string): string {
 }
 
 /** The one-page Markdown summary: verdict first, then the stage table, then what matters for the verdict. */
-export function renderRunSummary(result: RunResult, _opts: { onGitHub: boolean }): string {
+export function renderRunSummary(result: RunResult): string {
   const cfg = result.config as Record<string, unknown>;
   const cellName = [cfg.release, cfg.firmware, cfg.installer, cfg.architecture].filter(Boolean).join(' · ');
   const lines: string[] = [];

@@ -5,12 +5,11 @@ import type { Stage, StageContext } from '../context.js';
 import type { PublishResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { publishArtifact, reportFiles, type ArtifactRecord } from '../publish/artifacts.js';
-import { cachesOffReason, saveCaches, type CacheRecord } from '../publish/caches.js';
+import { cachesOffReason, saveCaches } from '../publish/caches.js';
 import { convertToQcow2, type ConvertedImage } from '../publish/image.js';
 import { cellName, imageArtifactName, reportsArtifactName } from '../publish/naming.js';
 
 /** Until StageContext carries it (see the publish report), the pipeline's restore records may be absent. */
-type PublishContext = StageContext & { readonly restoredCaches?: readonly CacheRecord[] };
 
 interface RunSoFar {
   status: 'passed' | 'failed';
@@ -138,7 +137,7 @@ export const publish: Stage<'publish'> = {
       if (published.artifact) artifacts.push(published.artifact);
     }
 
-    const restored = (ctx as PublishContext).restoredCaches ?? [];
+    const restored = ctx.restoredCaches ?? [];
     const cachesOff = cachesOffReason(config, deps);
     const saved = ctx.signal.aborted ? [] : await saveCaches(config, deps, restored);
     const partial: Omit<PublishResult, 'summary'> = { artifacts, image, caches: [...restored, ...saved], cachesOff };
