@@ -29,6 +29,6 @@ describe('processes started through sudo, as a non-root user', () => {
     expect(run.status, run.out.slice(-4000)).toBe(0);
     expect(run.out).toMatch(/running as a non-root user/);
     // Every test of the file ran (none skipped as root-only): the four ways to stop, and the EPIPE case.
-    expect(run.out).toMatch(/Tests +5 passed \(5\)/);
+    expect(run.out.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests +5 passed \(5\)/); // eslint-disable-line no-control-regex
   }, 600_000);
 });
