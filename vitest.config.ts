@@ -16,8 +16,8 @@ export default defineConfig({
           include: ['__tests__/integration/**/*.test.ts'],
           // VMs and package builds share two cores: one file at a time.
           fileParallelism: false,
-          testTimeout: 45 * 60 * 1000,
-          hookTimeout: 45 * 60 * 1000,
+          testTimeout: 60 * 60 * 1000,
+          hookTimeout: 60 * 60 * 1000,
         },
       },
     ],

@@ -126,7 +126,9 @@ describe('the pipeline end to end', () => {
         '--upload-image',
         'never',
       ],
-      30,
+      // 21 min on the 2-core development machine, over 30 on a CI machine of the same kind (its install alone:
+      // 29 min): every process start costs 30-40 ms under TCG and the installer starts many thousands.
+      50,
     );
     expect(status, out.slice(-4000)).toBe(0);
     expect(result.status).toBe('passed');
