@@ -5,7 +5,9 @@
 # Reports land in ./debian-vm-ci-out. Extra arguments are passed on as inputs (--release bookworm ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+if ! { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; }; then
+  npm ci --no-audit --no-fund
+fi
 sh scripts/host-packages.sh
 exec node dist/cli/index.js run \
   --working-directory examples/hello \
