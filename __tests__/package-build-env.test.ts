@@ -45,10 +45,12 @@ describe('buildEnvKey', () => {
 
 describe('pruneBuildEnvs', () => {
   let dir: string | undefined;
-  afterEach(() => dir && rmSync(dir, { recursive: true, force: true }));
+  let root: string | undefined;
+  afterEach(() => root && rmSync(root, { recursive: true, force: true }));
 
   it('removes the same release and architecture of other weeks and mirrors, nothing else', () => {
-    dir = buildEnvDir(mkdtempSync(join(tmpdir(), 'dvc-prune-')));
+    root = mkdtempSync(join(tmpdir(), 'dvc-prune-'));
+    dir = buildEnvDir(root);
     mkdirSync(dir, { recursive: true });
     const files = [
       'trixie-amd64-2026w47-aaaaaaaaaa.tar',

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { parseConfig, type Config } from '../../../src/config.js';
 import type { Deps, Results, StageContext } from '../../../src/context.js';
 import { cliInputs } from '../../../src/entry.js';
@@ -11,9 +12,10 @@ import { ResourceTracker } from '../../../src/state.js';
 import { RecordingReporter } from './fakes.js';
 
 const created: string[] = [];
-// Tests leave nothing behind: every directory made here goes when the test process ends.
-process.on('exit', () => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+// Tests leave nothing behind: every directory made here goes after the test file (vitest evaluates this module
+// once per file; a process 'exit' handler never ran in its workers, and 900 directories piled up in /tmp).
+afterAll(() => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 export function tempDir(name: string): string {
