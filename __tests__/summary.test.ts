@@ -1,3 +1,4 @@
+import { tableCell } from '../src/reports/markdown.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,5 +23,11 @@ describe('the job summary', () => {
     expect(markdown.split('\n')[0]).toBe('## debian-vm-ci: ❌ failed — trixie · bios · mmdebstrap · amd64');
     expect(markdown.indexOf('/etc/debian-vm-ci-missing')).toBeLessThan(markdown.indexOf('systemd-journald'));
     expect(markdown).toContain('falling back to TCG');
+  });
+});
+
+describe('Markdown table cells', () => {
+  it('escape pipes and fold newlines, nothing else', () => {
+    expect(tableCell('a | b\nc `d`')).toBe('a \\| b c `d`');
   });
 });

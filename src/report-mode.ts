@@ -6,6 +6,7 @@ import { releaseRank } from './debian.js';
 import { EXIT } from './errors.js';
 import type { RunResult } from './results.js';
 import { isReportsArtifact } from './publish/naming.js';
+import { tableCell } from './reports/markdown.js';
 
 /** One matrix cell as the report shows it. */
 export interface MatrixCell {
@@ -103,10 +104,6 @@ export function aggregateMatrix(inputs: readonly CellInput[]): MatrixReport {
   };
 }
 
-function escapeCell(value: string): string {
-  return value.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
 export function renderMatrixMarkdown(report: MatrixReport): string {
   const verdict = report.result === 'passed' ? '✅ passed' : '❌ failed';
   const lines = [
@@ -127,7 +124,7 @@ export function renderMatrixMarkdown(report: MatrixReport): string {
   const failedCells = report.cells.filter((c) => c.status === 'failed' && c.error);
   if (failedCells.length) {
     lines.push('', '### Failed cells', '');
-    for (const c of failedCells) lines.push(`- \`${c.source}\`: ${escapeCell(c.error ?? '')}`);
+    for (const c of failedCells) lines.push(`- \`${c.source}\`: ${tableCell(c.error ?? '')}`);
   }
   lines.push('');
   return lines.join('\n');

@@ -1,10 +1,7 @@
 import { formatBytes } from '../config.js';
 import type { PublishResult } from '../results.js';
 import type { CacheRecord } from './caches.js';
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
+import { tableCell } from '../reports/markdown.js';
 
 function restoreText(record: CacheRecord | undefined): string {
   if (!record) return '';
@@ -16,14 +13,14 @@ function restoreText(record: CacheRecord | undefined): string {
     case 'miss':
       return 'miss';
     default:
-      return `⚠️ ${record.outcome}${record.note ? `: ${cell(record.note)}` : ''}`;
+      return `⚠️ ${record.outcome}${record.note ? `: ${tableCell(record.note)}` : ''}`;
   }
 }
 
 function saveText(record: CacheRecord | undefined): string {
   if (!record) return '';
   if (record.outcome === 'saved') return `💾 saved in ${record.seconds}s`;
-  return `${record.outcome === 'failed' ? '⚠️ ' : ''}${record.outcome}${record.note ? ` (${cell(record.note)})` : ''}`;
+  return `${record.outcome === 'failed' ? '⚠️ ' : ''}${record.outcome}${record.note ? ` (${tableCell(record.note)})` : ''}`;
 }
 
 /** The artifacts, image and caches part of the job summary (the lead's summary places it below the stage table). */

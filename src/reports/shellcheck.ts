@@ -2,6 +2,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
 import type { AnnotationProps } from '../host/reporter.js';
+import { tableCell } from './markdown.js';
 
 /** shellcheck's severities, most severe first. */
 export const SEVERITIES = ['error', 'warning', 'info', 'style'] as const;
@@ -191,7 +192,7 @@ export interface MarkdownInput {
 const MAX_LISTED_SCRIPTS = 300;
 
 function markdownCell(text: string): string {
-  const escaped = text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const escaped = tableCell(text);
   return escaped.includes('`') ? escaped : `\`${escaped}\``;
 }
 

@@ -1,11 +1,8 @@
 import type { RunResult } from '../results.js';
 import { renderPublishMarkdown } from '../publish/markdown.js';
+import { tableCell } from './markdown.js';
 
 const ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⏭️', 'not-run': '⏸️' };
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
 
 /** The one-page Markdown summary: verdict first, then the stage table, then what matters for the verdict. */
 export function renderRunSummary(result: RunResult): string {
@@ -17,7 +14,7 @@ export function renderRunSummary(result: RunResult): string {
       ? '✅ passed'
       : `❌ failed${result.failureKind === 'infrastructure' ? ' (infrastructure error)' : ''}`;
   lines.push(`## debian-vm-ci: ${verdict} — ${cellName}`, '');
-  if (result.error) lines.push(`**${cell(result.error)}**`, '');
+  if (result.error) lines.push(`**${tableCell(result.error)}**`, '');
   if (result.accelWarning) lines.push(`> [!WARNING]`, `> ${result.accelWarning}`, '');
   const facts: string[] = [];
   if (result.accel) facts.push(`accelerator **${result.accel}**`);
@@ -42,7 +39,7 @@ export function renderRunSummary(result: RunResult): string {
   for (const s of result.stages) {
     const what = s.status === 'failed' ? (s.error ?? '') : (s.summary ?? '');
     lines.push(
-      `| ${s.name} | ${ICON[s.status] ?? ''} ${s.status} | ${s.status === 'passed' || s.status === 'failed' ? s.seconds : ''} | ${cell(what)} |`,
+      `| ${s.name} | ${ICON[s.status] ?? ''} ${s.status} | ${s.status === 'passed' || s.status === 'failed' ? s.seconds : ''} | ${tableCell(what)} |`,
     );
   }
   lines.push('');
