@@ -67,3 +67,14 @@ export function hostDebianMirror(root = '/'): string | undefined {
   const mirror = candidates.find((u) => /^https?:\/\//.test(u) && !/security/.test(u));
   return mirror?.replace(/\/+$/, '');
 }
+
+/**
+ * apt's complaint about a mirror whose Release file is past its Valid-Until (a stale or snapshot mirror), with
+ * the advice that goes with it; undefined when the text has none.
+ */
+export function expiredIndex(text: string): string | undefined {
+  const m = /Release file for (\S+) is expired[^.\n]*/.exec(text);
+  return m
+    ? `the mirror's index has expired: ${m[0]} (a stale or snapshot mirror? check-valid-until: false accepts it)`
+    : undefined;
+}

@@ -7,6 +7,7 @@ import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob 
 import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../results.js';
 import { tail } from '../host/exec.js';
+import { expiredIndex } from '../host/mirror.js';
 import { dhcpClientPackage, kernelPackage, serialConsole } from '../debian.js';
 
 /**
@@ -111,9 +112,9 @@ export async function installWithBuilder(
     const jobLog = existsSync(join(jobDir, 'job.log')) ? readFileSync(join(jobDir, 'job.log'), 'utf8') : '';
     if (status !== 0) {
       const lines = tail(deps.reporter.redact(jobLog), 30);
-      const expired = /Release file for (\S+) is expired[^.\n]*/.exec(jobLog);
+      const expired = expiredIndex(jobLog);
       const why = expired
-        ? `the mirror's index has expired: ${expired[0]} (a stale or snapshot mirror? check-valid-until: false accepts it); ${config.installer} exited with status ${status}`
+        ? `${expired}; ${config.installer} exited with status ${status}`
         : status === 90
           ? 'the builder could not mount its scratch disk'
           : status === 91

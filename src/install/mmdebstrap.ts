@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
-import { DEBIAN_KEYRING_TOOL, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
+import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../results.js';
@@ -149,14 +149,9 @@ export async function installWithMmdebstrap(
   await built.catch((e: unknown) => {
     // The project's package list or built .debs are at fault, not the infrastructure.
     const text = e instanceof StageError ? e.details.join('\n') : '';
-    const expired = /Release file for (\S+) is expired[^.]*/.exec(text);
+    const expired = expiredIndex(text);
     if (e instanceof StageError && expired) {
-      throw new StageError(
-        'install',
-        `the mirror's ${config.release} index has expired: ${expired[0]} (a stale or snapshot mirror? check-valid-until: false accepts it)`,
-        'infrastructure',
-        e.details,
-      );
+      throw new StageError('install', expired, 'infrastructure', e.details);
     }
     const bad =
       /Unable to locate package \S+|has no installation candidate|unmet dependencies|Depends: .* but it is not installable/.exec(
