@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseContext } from './support/parse-context.js';
 import { actionMetadata } from '../src/action-metadata.js';
-import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords, type ParseContext } from '../src/config.js';
+import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords } from '../src/config.js';
 import { INSTALLER_NAMES } from '../src/install/installers.js';
 import { cliInputs } from '../src/entry.js';
 
@@ -12,14 +13,7 @@ writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
 mkdirSync(join(project, 'sub'));
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
-const ctx: ParseContext = {
-  cwd: project,
-  defaultOutputDir: join(project, 'out'),
-  hostMirror: 'http://mirror.example/debian',
-  hostArchitecture: 'amd64',
-  cpus: 2,
-  randomPassword: () => 'generated-password',
-};
+const ctx = parseContext(project);
 
 function parse(flags: Record<string, string>) {
   return parseConfig(cliInputs(Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])), ctx);

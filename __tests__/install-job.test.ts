@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig, type ParseContext } from '../src/config.js';
+import { parseContext } from './support/parse-context.js';
+import { parseConfig } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
 import { grmlBootAppend, grmlPackageList, INSTALL_JOB, jobParams } from '../src/install/builder-install.js';
 
@@ -11,14 +12,7 @@ const project = mkdtempSync(join(tmpdir(), 'dvc-install-job-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
-const ctx: ParseContext = {
-  cwd: project,
-  defaultOutputDir: join(project, 'out'),
-  hostMirror: 'http://mirror.example/debian',
-  hostArchitecture: 'amd64',
-  cpus: 2,
-  randomPassword: () => 'generated-password',
-};
+const ctx = parseContext(project);
 
 function config(flags: Record<string, string>) {
   return parseConfig(cliInputs(Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v])), ctx);

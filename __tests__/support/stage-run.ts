@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config.js';
+import { parseContext } from './parse-context.js';
 import type { Deps, Results, StageContext } from '../../src/context.js';
 import { cacheDirectory, cliInputs } from '../../src/entry.js';
 import { HostExec, StageLog, type Exec } from '../../src/host/exec.js';
@@ -99,14 +100,14 @@ export function stageRun<R extends RecordingReporter = RecordingReporter>(opts: 
     github: undefined,
     cacheDir: opts.cacheDir ?? cacheDirectory(),
   };
-  const config = parseConfig(cliInputs([...opts.flags, '--output-dir', outputDir, '--validate', 'false']), {
-    cwd: opts.cwd,
-    defaultOutputDir: outputDir,
-    hostMirror: 'hostMirror' in opts ? opts.hostMirror : hostDebianMirror(),
-    hostArchitecture: 'amd64',
-    cpus: 2,
-    randomPassword: () => opts.password ?? 'not-used',
-  });
+  const config = parseConfig(
+    cliInputs([...opts.flags, '--output-dir', outputDir, '--validate', 'false']),
+    parseContext(opts.cwd, {
+      defaultOutputDir: outputDir,
+      hostMirror: 'hostMirror' in opts ? opts.hostMirror : hostDebianMirror(),
+      randomPassword: () => opts.password ?? 'not-used',
+    }),
+  );
   const paths = outputPaths(outputDir);
   mkdirSync(paths.logs, { recursive: true });
   const progress: string[] = [];

@@ -10,6 +10,7 @@ import type { GitHubServices } from '../../../src/host/github.js';
 import { outputPaths } from '../../../src/paths.js';
 import { ResourceTracker } from '../../../src/state.js';
 import { RecordingReporter } from './fakes.js';
+import { parseContext } from '../parse-context.js';
 
 const created: string[] = [];
 // Tests leave nothing behind: every directory made here goes after the test file (vitest evaluates this module
@@ -30,14 +31,14 @@ export function testConfig(flags: Record<string, string> = {}): Config {
     `--${k}`,
     v,
   ]);
-  return parseConfig(cliInputs(args), {
-    cwd: process.cwd(),
-    defaultOutputDir: tempDir('out'),
-    hostMirror: undefined,
-    hostArchitecture: 'amd64',
-    cpus: 2,
-    randomPassword: () => 'not-a-secret',
-  });
+  return parseConfig(
+    cliInputs(args),
+    parseContext(process.cwd(), {
+      defaultOutputDir: tempDir('out'),
+      hostMirror: undefined,
+      randomPassword: () => 'not-a-secret',
+    }),
+  );
 }
 
 export interface TestStage {
