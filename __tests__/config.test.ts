@@ -157,6 +157,23 @@ describe('parseConfig', () => {
     expect(e.message).not.toContain('abc');
   });
 
+  it('rejects control characters in a password: typed at the serial login they edit the line (^C, ^U, DEL)', () => {
+    for (const pw of ['qzx\x03qzx', 'qzx\x15qzx', 'qzx\x7fqzx', 'qzx\tqzx']) {
+      const e = rejection({ password: pw });
+      expect(e.input).toBe('password');
+      expect(e.message).not.toContain('qzx');
+    }
+    expect(parse({ password: 'Grüße-ünicode 1!' }).password).toBe('Grüße-ünicode 1!');
+  });
+
+  it('rejects a glob whose character class cannot be compiled, naming the input (it crashed the lint stage)', () => {
+    const e = rejection({ 'lint-paths': '[z-a].sh' });
+    expect(e.input).toBe('lint-paths');
+    expect(e.allowed).toBe('glob patterns with valid character classes ([a-z], not [z-a])');
+    expect(rejection({ 'lint-exclude': 'x/[9-0]*' }).input).toBe('lint-exclude');
+    expect(parse({ 'lint-paths': 'bin/[a-z]*.sh' }).lintPaths).toEqual(['bin/[a-z]*.sh']);
+  });
+
   it('checks combinations: install-command only with installer command, bios not on arm64', () => {
     expect(rejection({ installer: 'command' }).input).toBe('install-command');
     expect(rejection({ 'install-command': 'echo hi' }).input).toBe('install-command');

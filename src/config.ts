@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ARCHITECTURES, RELEASES, type Architecture } from './debian.js';
 import { InputError } from './errors.js';
 import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
+import { globToRegExp } from './lint/discover.js';
 
 /** A rejected input: names the input, the value given and what is allowed. Exit status 2. */
 export { InputError } from './errors.js';
@@ -196,6 +197,11 @@ export function globList(input: string, value: string): string[] {
         'relative glob patterns inside the working directory, without leading - or shell characters',
       );
     }
+    try {
+      globToRegExp(g);
+    } catch {
+      throw new InputError(input, g, 'glob patterns with valid character classes ([a-z], not [z-a])');
+    }
   }
   return globs;
 }
@@ -277,8 +283,10 @@ export function artifactPrefix(input: string, value: string): string {
 }
 
 export function password(input: string, value: string): string {
-  if (/[\0\n\r]/.test(value) || value.length > 256) {
-    throw new InputError(input, '***', 'a single line of at most 256 characters');
+  // Control characters are the serial console's line editing (^C, ^U, ^D, DEL): typed at login they break it.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value) || value.length > 256) {
+    throw new InputError(input, '***', 'a single line of at most 256 printable characters (no control characters)');
   }
   return value;
 }

@@ -20,7 +20,13 @@ export function isImmutable(path: string): boolean {
 
 /** Where a URL lives in the cache; undefined for anything that could escape the cache dir. */
 export function cachePath(root: string, url: URL): string | undefined {
-  const rel = normalize(`${url.host.replace(/[^A-Za-z0-9.-]/g, '_')}/${decodeURIComponent(url.pathname)}`);
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    return undefined; // a malformed escape (%zz): not cached, passed on as it came
+  }
+  const rel = normalize(`${url.host.replace(/[^A-Za-z0-9.-]/g, '_')}/${path}`);
   if (rel.startsWith('..') || rel.includes('/../') || rel.includes('\0')) return undefined;
   return join(root, rel);
 }
@@ -80,6 +86,17 @@ export class AptProxy {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    // One bad request must never take the run down with it: the guest and the installers are untrusted.
+    try {
+      this.relay(req, res);
+    } catch (e) {
+      this.noteError(`${req.method} ${String(req.url).slice(0, 200)}: ${e instanceof Error ? e.message : String(e)}`);
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' }).end('debian-vm-ci apt proxy: bad request\n');
+      else res.destroy();
+    }
+  }
+
+  private relay(req: IncomingMessage, res: ServerResponse): void {
     this.stats.requests += 1;
     let url: URL;
     try {

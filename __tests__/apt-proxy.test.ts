@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AptProxy, cachePath } from '../src/host/apt-proxy.js';
+
+/* The proxy between the installers (and guests, through 10.0.2.2) and the mirror: a real HTTP server plays the mirror. */
+const root = mkdtempSync(join(tmpdir(), 'dvc-apt-proxy-test-'));
+let mirror: Server;
+let mirrorPort = 0;
+let served = 0;
+const proxy = new AptProxy(join(root, 'cache'));
+let port = 0;
+
+beforeAll(async () => {
+  mirror = createServer((req, res) => {
+    served += 1;
+    const body = `mirror says ${req.url}`;
+    res.writeHead(200, { 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+  await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
+  mirrorPort = (mirror.address() as AddressInfo).port;
+  port = await proxy.start();
+});
+afterAll(async () => {
+  await proxy.stop();
+  await new Promise((r) => mirror.close(r));
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** A GET through the proxy with a raw request line, as apt sends it (absolute URL). */
+function get(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'GET', path: `http://127.0.0.1:${mirrorPort}${path}` }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the apt proxy', () => {
+  it('caches a package file once and serves it from the cache the second time', async () => {
+    const before = served;
+    expect(await get('/debian/pool/main/h/hello/hello_2.10-3_amd64.deb')).toEqual({
+      status: 200,
+      body: 'mirror says /debian/pool/main/h/hello/hello_2.10-3_amd64.deb',
+    });
+    await new Promise((r) => setTimeout(r, 100)); // the cache file is renamed into place when the write ends
+    expect((await get('/debian/pool/main/h/hello/hello_2.10-3_amd64.deb')).body).toMatch(/^mirror says /);
+    expect(served - before).toBe(1);
+    expect(proxy.stats.hits).toBeGreaterThanOrEqual(1);
+  });
+
+  it('survives a malformed escape in the path (it killed the run before) and keeps serving', async () => {
+    const r = await get('/debian/pool/main/x/%zz.deb');
+    expect(r.status).toBe(200); // not cacheable, passed on as it came
+    expect((await get('/debian/dists/trixie/InRelease')).status).toBe(200);
+  });
+
+  it('never maps a URL outside its cache directory', () => {
+    // The URL parser resolves dot segments; an encoded slash survives it and is decoded here.
+    expect(cachePath('/c', new URL('http://m/%2e%2e%2f%2e%2e%2fetc%2fpasswd.deb'))).toBeUndefined();
+    expect(cachePath('/c', new URL('http://m/debian/pool/%2e%2e/%2e%2e/x.deb'))).toBe('/c/m/x.deb');
+    expect(cachePath('/c', new URL('http://m/debian/pool/a%00b.deb'))).toBeUndefined();
+    expect(cachePath('/c', new URL('http://m/debian/pool/%zz.deb'))).toBeUndefined();
+    expect(cachePath('/c', new URL('http://m:80/debian/pool/a.deb'))).toBe('/c/m/debian/pool/a.deb');
+  });
+});
