@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { describe, expect, it } from 'vitest';
-import { cleanConsoleLine, ConsoleWatcher, type BootFailure, type ConsoleEvent, type Milestone } from '../src/vm/console.js';
+import {
+  cleanConsoleLine,
+  ConsoleWatcher,
+  MAX_LINE,
+  type BootFailure,
+  type ConsoleEvent,
+  type Milestone,
+} from '../src/vm/console.js';
 
 /*
  * The fixtures are real serial logs of QEMU guests (see fixtures/console/README.md for how each
@@ -403,5 +410,19 @@ describe('synthetic console edge cases', () => {
     w.push('one\r\n\r\n\r\ntwo\r\nthr');
     expect(w.tail()).toEqual(['one', 'two', 'thr']);
     expect(w.tail(2)).toEqual(['two', 'thr']);
+  });
+});
+
+describe('a guest that floods the console without a newline', () => {
+  it('is judged in pieces of MAX_LINE: the tail stays bounded and a later login prompt is still seen', () => {
+    const watcher = new ConsoleWatcher();
+    const junk = 'x'.repeat(4096);
+    let searched = 0;
+    for (let i = 0; i < 1024; i++) searched += watcher.push(junk).length; // 4 MiB, no newline
+    expect(searched).toBe(0);
+    expect(watcher.tail(3).every((l) => l.length <= MAX_LINE)).toBe(true);
+    expect(watcher.tail(1000).join('').length).toBeLessThanOrEqual(201 * MAX_LINE);
+    const events = watcher.push('\r\nDebian GNU/Linux 13 debian ttyS0\r\n\r\ndebian login: ');
+    expect(events.map((e) => e.type)).toContain('login');
   });
 });

@@ -34,6 +34,9 @@ interface Rule {
   prompt?: RegExp;
 }
 
+/** Longer console lines are cut into pieces of this length: no real line is this long, a flooding guest's is. */
+export const MAX_LINE = 16 * 1024;
+
 /** A console line that names a failure (what a failed boot's report should lead with). */
 const CAUSE_LINE =
   /\[FAILED\]|Dependency failed for|Timed out waiting for device|Failed to (mount|start)|failed with result '|: (Job|Unit) .* failed/;
@@ -154,6 +157,18 @@ export class ConsoleWatcher {
       this.pending = this.pending.slice(nl + sep);
       const start = this.offset;
       this.offset += raw.length + sep;
+      const line = cleanConsoleLine(raw);
+      if (line.trim() === '') continue;
+      this.remember(line);
+      this.judge(line, start, false, events);
+    }
+    // A guest that floods the console without a newline: its text is judged in pieces of MAX_LINE, so each
+    // chunk costs what its own length costs (the whole unterminated line was searched again for every chunk).
+    while (this.pending.length > MAX_LINE) {
+      const raw = this.pending.slice(0, MAX_LINE);
+      this.pending = this.pending.slice(MAX_LINE);
+      const start = this.offset;
+      this.offset += raw.length;
       const line = cleanConsoleLine(raw);
       if (line.trim() === '') continue;
       this.remember(line);
