@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { actionMetadata } from '../src/action-metadata.js';
@@ -150,6 +150,19 @@ describe('parseConfig', () => {
     expect(e.input).toBe(input);
     expect(e.message).toContain(`Invalid input '${input}'`);
     expect(e.message).toMatch(allowed);
+  });
+
+  it('output-dir: a directory of its own, without commas or blanks (a run replaces names inside it; QEMU options carry it)', () => {
+    for (const bad of ['/', '.', project, join(project, '..'), homedir(), 'out,file=/etc/passwd', 'my out']) {
+      expect(rejection({ 'output-dir': bad }).input, bad).toBe('output-dir');
+    }
+    // Through a link as well: a link to the working directory's parent.
+    const link = join(mkdtempSync(join(tmpdir(), 'dvc-config-link-')), 'to-parent');
+    symlinkSync(join(project, '..'), link);
+    expect(rejection({ 'output-dir': link }).input).toBe('output-dir');
+    rmSync(dirname(link), { recursive: true, force: true });
+    expect(parse({ 'output-dir': 'out' }).outputDir).toBe(join(project, 'out'));
+    expect(parse({ 'output-dir': join(tmpdir(), 'dvc-elsewhere') }).outputDir).toBe(join(tmpdir(), 'dvc-elsewhere'));
   });
 
   it('rejects a password with a newline without echoing it', () => {

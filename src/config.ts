@@ -1,5 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ARCHITECTURES, RELEASES, type Architecture } from './debian.js';
 import { InputError } from './errors.js';
 import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
@@ -221,6 +222,40 @@ export function path(input: string, value: string, base: string, opts: { mustExi
   return full;
 }
 
+/** The real path of `p`, or of its nearest existing parent with the rest appended (the directory may not exist yet). */
+function realPathOf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    const parent = dirname(p);
+    return parent === p ? p : join(realPathOf(parent), basename(p));
+  }
+}
+
+/**
+ * output-dir: a run replaces fixed names inside it (logs, lint, packages, image, goss, ...), and its paths reach
+ * QEMU's option strings and the monitor. So: a directory of its own (not /, the home directory, the working
+ * directory or one of its parents, also through a link), and no comma, space or other blank in it.
+ */
+export function outputDirectory(input: string, value: string, cwd: string, workingDirectory: string): string {
+  const full = path(input, value, cwd);
+  if (/[,\s]/.test(full)) throw new InputError(input, value, 'a path without commas or blanks (QEMU options carry it)');
+  const real = realPathOf(full);
+  const within = (dir: string): boolean => {
+    const d = realPathOf(dir);
+    return d === real || d.startsWith(real === '/' ? '/' : `${real}/`);
+  };
+  const home = homedir();
+  if (real === '/' || (home !== '/' && within(home)) || within(workingDirectory)) {
+    throw new InputError(
+      input,
+      value,
+      'a directory of its own: not /, the home directory, the working directory or a directory that contains one of them',
+    );
+  }
+  return full;
+}
+
 export function mirrorUrl(input: string, value: string): string {
   const v = value.trim();
   let url: URL | undefined;
@@ -338,7 +373,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
   const mode = oneOf('mode', get('mode').trim(), ['run', 'report'] as const);
   const workingDirectory = path('working-directory', get('working-directory') || '.', ctx.cwd, { mustExist: 'dir' });
   const outputDir = get('output-dir').trim()
-    ? path('output-dir', get('output-dir'), ctx.cwd)
+    ? outputDirectory('output-dir', get('output-dir'), ctx.cwd, workingDirectory)
     : resolve(ctx.cwd, ctx.defaultOutputDir);
   const releaseName = release('release', get('release'));
   const hostRelease = release('host-release', get('host-release'));
