@@ -117,6 +117,23 @@ describe('the guest session', () => {
     );
   });
 
+  it('gathers the twelve diagnostics docs/stages.md lists', () => {
+    expect(GUEST_DIAGNOSTICS.map(([file]) => file)).toEqual([
+      'os-release.txt',
+      'uname.txt',
+      'dpkg-l.txt',
+      'systemctl-failed.txt',
+      'journal.txt',
+      'lsblk.txt',
+      'fdisk.txt',
+      'df.txt',
+      'mounts.txt',
+      'ip-addr.txt',
+      'cmdline.txt',
+      'systemd-analyze.txt',
+    ]);
+  });
+
   it('gathers the diagnostics in one batch into the output directory', async () => {
     const dir = share();
     const { vm, typed } = fakeGuest(dir, { password: 'pw' });

@@ -21,6 +21,7 @@ import { chownToCaller } from '../host/exec.js';
 import { findOnPath, ensureHostTools } from '../host/packages.js';
 import { hostArchitecture, kernelPackage, serialConsole } from '../debian.js';
 import { isoWeek } from '../iso-week.js';
+import { cleanConsoleLine } from '../vm/console.js';
 import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, UML_LAUNCHER } from './recipe.js';
 
@@ -366,7 +367,7 @@ export async function runBuilderJob(
       env: { ...deps.env, TMPDIR: runDir },
       onLine: (line) => {
         // Terminal control sequences the guest's getty and systemd write (CSI, OSC) are not text.
-        const l = line.replace(/\x1b\[[0-9;?!]*[A-Za-z]|\x1b\][^\x07]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-Za-z]?/g, '').trim(); // eslint-disable-line no-control-regex
+        const l = cleanConsoleLine(line).trim();
         if (l) lastLine = l;
         if (/^\[builder |^I: |^\* |^Executing stage |grml-debootstrap|Installation finished|^E: /.test(l)) {
           progress(l.slice(0, 160));

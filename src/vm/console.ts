@@ -152,32 +152,27 @@ export class ConsoleWatcher {
     let nl: number;
     // A CR at the end of the chunk may be the first half of CRLF: it waits for the next chunk.
     while ((nl = this.pending.search(/\r?\n|\r(?=[^\n])/)) >= 0) {
-      const raw = this.pending.slice(0, nl);
-      const sep = this.pending.startsWith('\r\n', nl) ? 2 : 1;
-      this.pending = this.pending.slice(nl + sep);
-      const start = this.offset;
-      this.offset += raw.length + sep;
-      const line = cleanConsoleLine(raw);
-      if (line.trim() === '') continue;
-      this.remember(line);
-      this.judge(line, start, false, events);
+      this.takeLine(nl, this.pending.startsWith('\r\n', nl) ? 2 : 1, events);
     }
     // A guest that floods the console without a newline: its text is judged in pieces of MAX_LINE, so each
     // chunk costs what its own length costs (the whole unterminated line was searched again for every chunk).
-    while (this.pending.length > MAX_LINE) {
-      const raw = this.pending.slice(0, MAX_LINE);
-      this.pending = this.pending.slice(MAX_LINE);
-      const start = this.offset;
-      this.offset += raw.length;
-      const line = cleanConsoleLine(raw);
-      if (line.trim() === '') continue;
-      this.remember(line);
-      this.judge(line, start, false, events);
-    }
+    while (this.pending.length > MAX_LINE) this.takeLine(MAX_LINE, 0, events);
     // Prompts wait for input without a newline: judge the unterminated line too.
     const partial = cleanConsoleLine(this.pending);
     if (partial.trim()) this.judge(partial, this.offset, true, events);
     return events;
+  }
+
+  /** Takes the first `length` characters of the pending text as a line (plus `sep` separator characters) and judges it. */
+  private takeLine(length: number, sep: number, events: ConsoleEvent[]): void {
+    const raw = this.pending.slice(0, length);
+    this.pending = this.pending.slice(length + sep);
+    const start = this.offset;
+    this.offset += length + sep;
+    const line = cleanConsoleLine(raw);
+    if (line.trim() === '') return;
+    this.remember(line);
+    this.judge(line, start, false, events);
   }
 
   private remember(line: string): void {

@@ -41,6 +41,14 @@ export const GUEST_DIAGNOSTICS: readonly [string, string][] = [
   ['journal.txt', 'journalctl -b --no-pager'],
   ['lsblk.txt', 'lsblk -f || fdisk -l'],
   ['fdisk.txt', 'fdisk -l'],
+  ['df.txt', 'df -h'],
+  ['mounts.txt', 'cat /proc/mounts'],
+  ['ip-addr.txt', 'ip addr'],
+  ['cmdline.txt', 'cat /proc/cmdline'],
+  [
+    'systemd-analyze.txt',
+    'command -v systemd-analyze >/dev/null && { systemd-analyze time; systemd-analyze blame --no-pager | head -30; }',
+  ],
 ];
 
 /** Each file the guest writes is read up to this size; the rest is cut and said so. */
@@ -181,6 +189,7 @@ export class GuestSession {
   put(name: string, from: { file: string } | { content: string | Buffer }, mode = 0o644): string {
     const dest = join(this.shareDir, plainName(name));
     rmSync(dest, { force: true, recursive: true });
+    // The mode is set as the file is created: a later chmod by name could follow a link swapped in meanwhile.
     writeFileSync(dest, 'file' in from ? readFileSync(from.file) : from.content, { mode, flag: 'wx' });
     return `${GUEST_SHARE}/${name}`;
   }
