@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { actionMetadata } from '../src/action-metadata.js';
-import { INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords } from '../src/config.js';
+import { autopkgtestSkip, INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords } from '../src/config.js';
 import { INSTALLER_NAMES } from '../src/install/installers.js';
 import { cliInputs } from '../src/entry.js';
 
@@ -163,6 +163,29 @@ describe('parseConfig', () => {
     rmSync(dirname(link), { recursive: true, force: true });
     expect(parse({ 'output-dir': 'out' }).outputDir).toBe(join(project, 'out'));
     expect(parse({ 'output-dir': join(tmpdir(), 'dvc-elsewhere') }).outputDir).toBe(join(tmpdir(), 'dvc-elsewhere'));
+  });
+
+  it('autopkgtest: auto runs when debian/tests/control exists and packages are built; true requires both at parse time', () => {
+    expect(autopkgtestSkip(parse({}))).toBe('the project has no debian/tests/control');
+    expect(autopkgtestSkip(parse({ autopkgtest: 'false' }))).toBe('autopkgtest: false');
+    expect(rejection({ autopkgtest: 'true' }).allowed).toBe('a run where it can work (the project has no debian/tests/control)');
+    expect(rejection({ autopkgtest: 'yes' }).allowed).toBe('one of auto, true, false');
+    const withTests = mkdtempSync(join(tmpdir(), 'dvc-config-dep8-'));
+    try {
+      mkdirSync(join(withTests, 'debian/tests'), { recursive: true });
+      writeFileSync(join(withTests, 'debian/tests/control'), 'Tests: t\n');
+      writeFileSync(join(withTests, 'goss.yaml'), 'file: {}\n');
+      const at = (flags: Record<string, string>) => parse({ 'working-directory': withTests, ...flags });
+      expect(autopkgtestSkip(at({}))).toBeUndefined();
+      expect(at({ autopkgtest: 'true' }).autopkgtest).toBe('true');
+      expect(autopkgtestSkip(at({ 'build-package': 'false' }))).toBe(
+        'build-package: false, so there are no built packages to test',
+      );
+      expect(rejection({ 'working-directory': withTests, autopkgtest: 'true', install: 'false' }).input).toBe('autopkgtest');
+      expect(at({ 'autopkgtest-timeout': '45m' }).autopkgtestTimeout).toBe(2700);
+    } finally {
+      rmSync(withTests, { recursive: true, force: true });
+    }
   });
 
   it('rejects a password with a newline without echoing it', () => {

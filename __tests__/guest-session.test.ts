@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GuestVm } from '../src/vm/guest.js';
-import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError, readGuestFile } from '../src/vm/session.js';
+import {
+  GUEST_DIAGNOSTICS,
+  GUEST_SHARE,
+  GuestFileFollower,
+  GuestSession,
+  GuestSessionError,
+  readGuestFile,
+} from '../src/vm/session.js';
 
 /*
  * The session against a console that behaves like a Debian guest's serial console: getty, login, a root
@@ -144,6 +151,73 @@ describe('the guest session', () => {
     expect(typed.length - before).toBe(1);
     for (const [file] of GUEST_DIAGNOSTICS) expect(existsSync(join(out, file)), file).toBe(true);
     expect(readFileSync(join(out, 'uname.txt'), 'utf8')).toMatch(/Linux/);
+  });
+});
+
+describe('the session the guest stages share', () => {
+  it('is opened once per VM and handed on; a closed one is replaced, a broken one refused', async () => {
+    const dir = share();
+    const { vm, typed } = fakeGuest(dir, { password: 'pw' });
+    const first = await GuestSession.shared(vm, { password: 'pw', shareDir: dir });
+    const logins = typed.filter((t) => t === 'root\n').length;
+    expect(await GuestSession.shared(vm, { password: 'pw', shareDir: dir })).toBe(first);
+    expect(typed.filter((t) => t === 'root\n').length).toBe(logins);
+    expect(GuestSession.existing(vm)).toBe(first);
+
+    // A command whose end never comes leaves the console in an unknown state: nobody may type on it again.
+    const expect0 = vm.expect.bind(vm);
+    vm.expect = async () => {
+      throw new Error('timed out waiting for the end of the command');
+    };
+    await expect(first.run('true', { timeoutSeconds: 1 })).rejects.toThrow(/timed out/);
+    vm.expect = expect0;
+    expect(GuestSession.existing(vm)).toBeUndefined();
+    await expect(GuestSession.shared(vm, { password: 'pw', shareDir: dir })).rejects.toThrow(/broke in an earlier stage/);
+    await expect(first.run('true', { timeoutSeconds: 5 })).rejects.toThrow(/broke earlier/);
+  });
+
+  it('after a power-off a new VM gets a new session', async () => {
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw' });
+    const s = await GuestSession.shared(vm, { password: 'pw', shareDir: dir });
+    await s.powerOff(5);
+    expect(GuestSession.existing(vm)).toBeUndefined();
+  });
+
+  it("follows a command's output while it runs, line by line", async () => {
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    const lines: string[] = [];
+    const r = await session.run('echo one; echo two; printf three', { timeoutSeconds: 5, onOutput: (l) => lines.push(l) });
+    expect(lines).toEqual(['one', 'two', 'three']);
+    expect(r.stdout).toBe('one\ntwo\nthree');
+  });
+});
+
+describe('following a file the guest appends to', () => {
+  it('hands on complete lines as they come, decodes characters split between reads, never follows a link', () => {
+    const dir = share();
+    const file = join(dir, 'out');
+    const lines: string[] = [];
+    const f = new GuestFileFollower(file, (l) => lines.push(l));
+    f.poll(); // not there yet
+    const euro = Buffer.from('€');
+    writeFileSync(file, Buffer.concat([Buffer.from('a\nb'), euro.subarray(0, 1)]));
+    f.poll();
+    expect(lines).toEqual(['a']);
+    writeFileSync(file, Buffer.concat([Buffer.from('a\nb'), euro, Buffer.from('\nc')]));
+    f.poll();
+    expect(lines).toEqual(['a', 'b€']);
+    f.poll(true);
+    expect(lines).toEqual(['a', 'b€', 'c']);
+
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'host only\n');
+    symlinkSync(secret, join(dir, 'linked'));
+    const seen: string[] = [];
+    new GuestFileFollower(join(dir, 'linked'), (l) => seen.push(l)).poll(true);
+    expect(seen).toEqual([]);
   });
 });
 

@@ -55,6 +55,17 @@ describe('aggregateMatrix', () => {
     expect(renderMatrixMarkdown(report)).toContain('| ✅ passed | 12 | 0 | 41.5 | tcg |');
   });
 
+  it('adds an autopkgtest column only when a cell ran autopkgtest', () => {
+    const withDep8: CellInput = {
+      source: 'dep8',
+      result: { ...fixture('trixie'), autopkgtest: { tests: 5, passed: 2, failed: 1, skipped: 2, flaky: 0 } },
+    };
+    const markdown = renderMatrixMarkdown(aggregateMatrix([withDep8, cells[0]]));
+    expect(markdown).toContain('| boot s | accel | autopkgtest |');
+    expect(markdown).toMatch(/\| tcg \| 2\/5 \(1 failed\) \|/);
+    expect(renderMatrixMarkdown(aggregateMatrix(cells))).not.toContain('autopkgtest');
+  });
+
   it('counts an unreadable cell as failed', () => {
     const report = aggregateMatrix([...cells.slice(0, 1), { source: 'broken-reports', unreadable: 'no result.json' }]);
     expect(report).toMatchObject({ result: 'failed', failed: 1 });

@@ -73,6 +73,9 @@ export interface Config {
   readonly gossVersion: string;
   readonly gossPath: string;
   readonly gossDownloadUrl: string;
+  /** auto: when debian/tests/control exists and the package stage builds (see autopkgtestSkip). */
+  readonly autopkgtest: 'auto' | 'true' | 'false';
+  readonly autopkgtestTimeout: number;
   readonly uploadImage: UploadPolicy;
   readonly artifactPrefix: string;
   readonly retentionDays: number;
@@ -453,6 +456,8 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     gossVersion: gossVersion('goss-version', get('goss-version')),
     gossPath: get('goss-path').trim() ? path('goss-path', get('goss-path'), ctx.cwd, { mustExist: 'file' }) : '',
     gossDownloadUrl: downloadTemplate('goss-download-url', get('goss-download-url')),
+    autopkgtest: oneOf('autopkgtest', get('autopkgtest').trim(), ['auto', 'true', 'false'] as const),
+    autopkgtestTimeout: duration('autopkgtest-timeout', get('autopkgtest-timeout'), 60, 6 * 3600),
     uploadImage: oneOf('upload-image', get('upload-image').trim(), ['always', 'failure', 'never'] as const),
     artifactPrefix: artifactPrefix('artifact-prefix', get('artifact-prefix')),
     retentionDays: integer('retention-days', get('retention-days'), 0, 90),
@@ -461,10 +466,28 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
   if (config.isolation === 'chroot') {
     throw new InputError('isolation', 'chroot', 'auto or vm (the chroot isolation is not available yet)');
   }
+  if (config.mode === 'run' && config.autopkgtest === 'true') {
+    const why = autopkgtestSkip(config);
+    if (why) throw new InputError('autopkgtest', 'true', `a run where it can work (${why})`);
+  }
   if (config.architecture === 'arm64' && config.firmware === 'bios') {
     throw new InputError('firmware', 'bios', 'uefi on arm64 (arm64 has no BIOS)');
   }
   return Object.freeze(config);
+}
+
+/** The DEP-8 tests' control file of the project. */
+export function autopkgtestControl(config: Config): string {
+  return join(config.workingDirectory, 'debian', 'tests', 'control');
+}
+
+/** Why the autopkgtest stage does not apply to this configuration, or undefined when it runs. */
+export function autopkgtestSkip(config: Config): string | undefined {
+  if (config.autopkgtest === 'false') return 'autopkgtest: false';
+  if (!config.install) return 'install: false, so there is no VM to test in';
+  if (!config.buildPackage) return 'build-package: false, so there are no built packages to test';
+  if (!existsSync(autopkgtestControl(config))) return 'the project has no debian/tests/control';
+  return undefined;
 }
 
 /** The config as it may be shown in logs and result.json: no secrets. */
@@ -519,6 +542,8 @@ export const INPUT_NAMES = [
   'goss-version',
   'goss-path',
   'goss-download-url',
+  'autopkgtest',
+  'autopkgtest-timeout',
   'upload-image',
   'artifact-prefix',
   'retention-days',

@@ -25,6 +25,11 @@ export interface StageContext {
 
 export interface Stage<K extends StageName> {
   readonly name: K;
+  /**
+   * Works in the booted VM through its shared GuestSession. After the last such stage that runs, the pipeline
+   * powers the guest off (still in that stage's log and time).
+   */
+  readonly usesGuest?: boolean;
   /** undefined when the stage runs; otherwise why it is skipped. */
   skipReason(config: Config, results: Readonly<Results>): string | undefined;
   run(ctx: StageContext): Promise<NonNullable<Results[K]>>;

@@ -13,6 +13,8 @@ export interface OutputPaths {
   serialLog: string;
   goss: string;
   diagnostics: string;
+  /** autopkgtest's output directory (the files of it the guest handed back) and its reports. */
+  autopkgtest: string;
   /** Scratch space inside the output dir, never published. */
   work: string;
 }
@@ -30,6 +32,7 @@ export function outputPaths(root: string): OutputPaths {
     serialLog: join(root, 'serial.log'),
     goss: join(root, 'goss'),
     diagnostics: join(root, 'diagnostics'),
+    autopkgtest: join(root, 'autopkgtest'),
     work: join(root, '.work'),
   };
 }

@@ -8,14 +8,16 @@ import { outputPaths, type OutputPaths } from './paths.js';
 import { restoreCaches, type CacheRecord } from './publish/caches.js';
 import { renderRunSummary } from './reports/summary.js';
 import { accel } from './stages/accel.js';
+import { autopkgtest } from './stages/autopkgtest.js';
 import { boot } from './stages/boot.js';
 import { install } from './stages/install.js';
 import { lint } from './stages/lint.js';
 import { packageStage } from './stages/package.js';
 import { publish } from './stages/publish.js';
 import { validate } from './stages/validate.js';
+import { GuestSession } from './vm/session.js';
 
-export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, publish];
+export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, autopkgtest, publish];
 
 /** Runs the stages in order; stops at the first failure but always runs publish; always writes result.json and summary.md. */
 export async function runPipeline(config: Config, deps: Deps, signal: AbortSignal, stages = STAGES): Promise<RunResult> {
@@ -29,7 +31,7 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
   const restoredCaches = signal.aborted ? [] : await deps.reporter.group('restore caches', () => restoreCaches(config, deps));
 
   try {
-    for (const stage of stages) {
+    for (const [i, stage] of stages.entries()) {
       const isPublish = stage.name === 'publish';
       if (failed && !isPublish) {
         records.push({ name: stage.name, status: 'not-run', seconds: 0, summary: `not run: ${failed.name} failed` });
@@ -49,7 +51,11 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         // Everything before publish is final: publish uploads these files.
         writeReports(paths, config, records, results, started, deps, failed);
       }
-      const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches);
+      // The guest is powered off after the last stage that works in it: when it fails, none after it runs.
+      const lastGuestStage = (stageFailed: boolean): boolean =>
+        stage.usesGuest === true &&
+        (stageFailed || !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
+      const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches, lastGuestStage);
       records.push(record);
       if (record.status === 'failed' && !failed) failed = record;
     }
@@ -80,6 +86,7 @@ async function runStage(
   paths: OutputPaths,
   signal: AbortSignal,
   restoredCaches: readonly CacheRecord[],
+  lastGuestStage: (stageFailed: boolean) => boolean,
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
   const ctx: StageContext = {
@@ -99,9 +106,15 @@ async function runStage(
   const seconds = (): number => Math.round((performance.now() - t0) / 100) / 10;
   try {
     const result = await deps.reporter.group(stage.name, async () => {
-      const r = await stage.run(ctx);
-      (results as Record<string, unknown>)[stage.name] = r;
-      return r;
+      let stageFailed = true;
+      try {
+        const r = await stage.run(ctx);
+        (results as Record<string, unknown>)[stage.name] = r;
+        stageFailed = false;
+        return r;
+      } finally {
+        if (lastGuestStage(stageFailed)) await powerOffGuest(ctx);
+      }
     });
     const summary = (result as { summary?: string }).summary;
     deps.reporter.info(`${stage.name}: passed in ${seconds()}s${summary ? ` (${summary})` : ''}`);
@@ -128,9 +141,35 @@ async function runStage(
   }
 }
 
+/**
+ * A clean power-off through the guest stages' session, when one is open and working; otherwise the pipeline's
+ * end stops QEMU. A guest that does not power off is a warning, not a verdict: the stage's own result stands.
+ */
+async function powerOffGuest(ctx: StageContext): Promise<void> {
+  const vm = ctx.results.boot?.vm;
+  const session = vm && GuestSession.existing(vm);
+  if (!session) return;
+  ctx.progress('powering the guest off');
+  try {
+    const code = await session.powerOff(ctx.results.accel?.accel === 'kvm' ? 60 : 180);
+    ctx.progress(`QEMU exited with status ${code}`);
+  } catch (e) {
+    ctx.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 function prepareOutputDir(paths: OutputPaths): void {
   // A previous run's reports in the same directory would be mistaken for this run's.
-  for (const p of [paths.resultJson, paths.summaryMd, paths.logs, paths.lint, paths.goss, paths.diagnostics, paths.serialLog]) {
+  for (const p of [
+    paths.resultJson,
+    paths.summaryMd,
+    paths.logs,
+    paths.lint,
+    paths.goss,
+    paths.diagnostics,
+    paths.autopkgtest,
+    paths.serialLog,
+  ]) {
     rmSync(p, { recursive: true, force: true });
   }
   for (const d of [paths.root, paths.logs]) mkdirSync(d, { recursive: true });
@@ -160,6 +199,13 @@ function writeReports(
     goss: results.validate
       ? { tests: results.validate.tests, failures: results.validate.failures, skipped: results.validate.skipped }
       : undefined,
+    autopkgtest: results.autopkgtest && {
+      tests: results.autopkgtest.tests.length,
+      passed: results.autopkgtest.passed,
+      failed: results.autopkgtest.failed,
+      skipped: results.autopkgtest.skipped,
+      flaky: results.autopkgtest.flaky,
+    },
     image: results.install?.image,
     lint: results.lint && {
       files: results.lint.files.length,
@@ -174,7 +220,11 @@ function writeReports(
       errors: results.package.lintian.tags.filter((t) => t.severity === 'error').length,
       warnings: results.package.lintian.tags.filter((t) => t.severity === 'warning').length,
     },
-    tables: { goss: results.validate?.markdown, lint: results.lint?.findings.total ? results.lint.markdown : undefined },
+    tables: {
+      goss: results.validate?.markdown,
+      autopkgtest: results.autopkgtest?.markdown,
+      lint: results.lint?.findings.total ? results.lint.markdown : undefined,
+    },
     publish: results.publish && {
       artifacts: results.publish.artifacts,
       image: results.publish.image,

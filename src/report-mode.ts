@@ -25,6 +25,8 @@ export interface MatrixCell {
   bootSeconds?: number;
   accel?: string;
   seconds?: number;
+  /** When the cell ran the autopkgtest stage. */
+  autopkgtest?: { tests: number; passed: number; failed: number };
 }
 
 export interface MatrixReport {
@@ -76,6 +78,11 @@ function toCell(input: CellInput): MatrixCell {
     bootSeconds: result.bootSeconds,
     accel: result.accel,
     seconds: result.seconds,
+    autopkgtest: result.autopkgtest && {
+      tests: result.autopkgtest.tests,
+      passed: result.autopkgtest.passed,
+      failed: result.autopkgtest.failed,
+    },
   };
 }
 
@@ -114,11 +121,19 @@ export function renderMatrixMarkdown(report: MatrixReport): string {
     '| release | firmware | installer | host release | arch | result | tests | failures | boot s | accel |',
     '| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | --- |',
   ];
+  // The autopkgtest column only when a cell ran the stage: passed/run, and the failures.
+  const dep8 = report.cells.some((c) => c.autopkgtest);
+  if (dep8) {
+    lines[lines.length - 2] += ' autopkgtest |';
+    lines[lines.length - 1] += ' --- |';
+  }
   for (const c of report.cells) {
+    const a = c.autopkgtest;
     lines.push(
       `| ${c.release} | ${c.firmware} | ${c.installer} | ${c.hostRelease} | ${c.architecture} | ${
         c.status === 'passed' ? '✅ passed' : '❌ failed'
-      } | ${c.tests} | ${c.failures} | ${c.bootSeconds ?? ''} | ${c.accel ?? ''} |`,
+      } | ${c.tests} | ${c.failures} | ${c.bootSeconds ?? ''} | ${c.accel ?? ''} |` +
+        (dep8 ? ` ${a ? `${a.passed}/${a.tests}${a.failed ? ` (${a.failed} failed)` : ''}` : ''} |` : ''),
     );
   }
   const failedCells = report.cells.filter((c) => c.status === 'failed' && c.error);

@@ -2,6 +2,7 @@
  * What each stage hands on to the ones after it, and what a run reports: types only, below every stage,
  * so the stages, the pipeline and the reports depend on this module and it on none of them.
  */
+import type { AutopkgtestTest } from './autopkgtest/summary.js';
 import type { FailureKind } from './errors.js';
 import type { MmdebstrapMode } from './host/userns.js';
 import type { LintianTag } from './package/lintian.js';
@@ -116,6 +117,22 @@ export interface ValidateResult {
   attempts: number;
 }
 
+export interface AutopkgtestResult {
+  summary: string;
+  tests: AutopkgtestTest[];
+  passed: number;
+  failed: number;
+  skipped: number;
+  flaky: number;
+  /** autopkgtest's exit status (see autopkgtestExit). */
+  exitCode: number;
+  autopkgtestVersion: string;
+  /** The per-test table, also in autopkgtest/autopkgtest.md. */
+  markdown: string;
+  /** Time of the run in the guest: setting autopkgtest up and the tests. */
+  seconds: number;
+}
+
 export interface PublishResult {
   summary: string;
   artifacts: ArtifactRecord[];
@@ -148,6 +165,7 @@ export interface Results {
   install?: InstallResult;
   boot?: BootResult;
   validate?: ValidateResult;
+  autopkgtest?: AutopkgtestResult;
   publish?: PublishResult;
 }
 
@@ -163,10 +181,11 @@ export interface RunResult {
   accelWarning?: string;
   bootSeconds?: number;
   goss?: { tests: number; failures: number; skipped: number };
+  autopkgtest?: { tests: number; passed: number; failed: number; skipped: number; flaky: number };
   lint?: { files: number; findings: number; errors: number; warnings: number; info: number; style: number };
   lintian?: { tags: number; errors: number; warnings: number };
   /** Markdown tables for the summary: goss results (failures first) and lint findings per file. */
-  tables?: { goss?: string; lint?: string };
+  tables?: { goss?: string; autopkgtest?: string; lint?: string };
   image?: string;
   /** Artifacts, the qcow2 image and caches: what publish did. */
   publish?: Omit<PublishResult, 'summary'>;

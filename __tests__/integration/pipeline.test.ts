@@ -74,8 +74,13 @@ describe('the pipeline end to end', () => {
       'install:passed',
       'boot:passed',
       'validate:passed',
+      'autopkgtest:skipped',
       'publish:passed',
     ]);
+    // The example has no DEP-8 tests: autopkgtest: auto says why it does not apply, and costs nothing.
+    expect((result.stages as (Stage & { summary?: string })[]).find((s) => s.name === 'autopkgtest')?.summary).toBe(
+      'the project has no debian/tests/control',
+    );
     const goss = result.goss as { tests: number; failures: number };
     expect(goss.tests).toBeGreaterThanOrEqual(10);
     expect(goss.failures).toBe(0);

@@ -28,9 +28,16 @@ export function filesBelow(path: string): string[] {
 
 /** What the reports artifact holds: reports, logs, serial console and diagnostics, whatever exists. */
 export function reportFiles(paths: OutputPaths): string[] {
-  return [paths.resultJson, paths.summaryMd, paths.goss, paths.lint, paths.serialLog, paths.logs, paths.diagnostics].flatMap(
-    filesBelow,
-  );
+  return [
+    paths.resultJson,
+    paths.summaryMd,
+    paths.goss,
+    paths.lint,
+    paths.serialLog,
+    paths.logs,
+    paths.diagnostics,
+    paths.autopkgtest,
+  ].flatMap(filesBelow);
 }
 
 function totalBytes(files: readonly string[]): number {

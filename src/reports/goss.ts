@@ -1,4 +1,5 @@
 import { stringify as toYaml } from 'yaml';
+import { xmlAttr, xmlText } from './xml.js';
 
 /**
  * goss's JSON report (`goss validate --format json`) as a typed model, and the views of it
@@ -224,21 +225,6 @@ export function gossToJUnit(report: GossReport, options: { suiteName?: string; t
 
 function seconds(value: number): string {
   return value.toFixed(3);
-}
-
-// XML 1.0 forbids most control characters even as references; command output (ANSI colour
-// codes, stray NULs) would otherwise make the whole file unreadable to every JUnit parser.
-const XML_FORBIDDEN =
-  // eslint-disable-next-line no-control-regex
-  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-function xmlText(value: string): string {
-  return value.replace(XML_FORBIDDEN, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-function xmlAttr(value: string): string {
-  // Newlines and tabs in attributes are normalised to spaces by parsers unless written as references.
-  return xmlText(value).replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;');
 }
 
 // ---------------------------------------------------------------------------------------------

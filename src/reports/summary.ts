@@ -23,6 +23,13 @@ export function renderRunSummary(result: RunResult): string {
     facts.push(
       `goss **${result.goss.tests - result.goss.failures - result.goss.skipped}/${result.goss.tests - result.goss.skipped} passed**`,
     );
+  if (result.autopkgtest) {
+    const a = result.autopkgtest;
+    const more = [a.failed && `${a.failed} failed`, a.skipped && `${a.skipped} skipped`, a.flaky && `${a.flaky} flaky`].filter(
+      Boolean,
+    );
+    facts.push(`autopkgtest **${a.passed}/${a.tests} passed**${more.length ? ` (${more.join(', ')})` : ''}`);
+  }
   if (result.lint) {
     const l = result.lint;
     facts.push(
@@ -58,6 +65,7 @@ export function renderRunSummary(result: RunResult): string {
     }
   }
   if (result.tables?.goss) lines.push(result.tables.goss, '');
+  if (result.tables?.autopkgtest) lines.push(result.tables.autopkgtest, '');
   if (result.tables?.lint) {
     lines.push('<details><summary>shellcheck findings per file</summary>', '', result.tables.lint, '', '</details>', '');
   }

@@ -1,6 +1,5 @@
 import {
   copyFileSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -11,9 +10,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
 import type { BuildEnvCache, PackageResult } from '../results.js';
+import { copySourceTree } from '../package/source-tree.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
@@ -151,25 +151,6 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     await removeWorkDir(ctx, work, mode);
     scratch.release();
   }
-}
-
-/**
- * Copies the project so that the build (and the changelog entry) never touch the user's tree.
- * Skips .git and any of `exclude` inside the tree: the output and cache directories often are.
- */
-export function copySourceTree(from: string, to: string, exclude: readonly string[]): void {
-  const skipped = exclude.map((p) => resolve(p));
-  cpSync(from, to, {
-    recursive: true,
-    verbatimSymlinks: true,
-    preserveTimestamps: true,
-    filter: (src) => {
-      const rel = relative(from, src);
-      if (rel === '.git' || rel.startsWith(`.git${sep}`)) return false;
-      const full = resolve(src);
-      return !skipped.some((p) => full === p || full.startsWith(p + sep));
-    },
-  });
 }
 
 /** The cached build environment tarball, made first when this week's is missing. */

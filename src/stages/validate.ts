@@ -11,6 +11,7 @@ import { commandLine, GuestSession, GuestSessionError, type CommandResult } from
 
 export const validate: Stage<'validate'> = {
   name: 'validate',
+  usesGuest: true,
   skipReason: (config) => (!config.install ? 'install: false' : config.validate ? undefined : 'validate: false'),
   async run(ctx) {
     const { config, deps, results, paths, progress } = ctx;
@@ -19,10 +20,9 @@ export const validate: Stage<'validate'> = {
     const goss = await resolveGoss(config, deps);
     progress(`goss ${goss.version} (${goss.source}) from ${goss.path}`);
     const kvm = results.accel?.accel === 'kvm';
-    let session: GuestSession;
     let gossRun: CommandResult;
     try {
-      session = await GuestSession.open(booted.vm, {
+      const session = await GuestSession.shared(booted.vm, {
         password: config.password,
         shareDir: booted.shareDir,
         signal: ctx.signal,
@@ -55,9 +55,6 @@ export const validate: Stage<'validate'> = {
       );
     }
     const { stdout, stderr, exitCode } = gossRun;
-    progress('powering the guest off');
-    const code = await session.powerOff(kvm ? 60 : 180);
-    progress(`QEMU exited with status ${code}`);
 
     mkdirSync(paths.goss, { recursive: true });
     writeFileSync(join(paths.goss, 'goss.stdout.txt'), stdout);

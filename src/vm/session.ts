@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { shellQuote } from '../host/shell.js';
 import type { GuestVm } from './guest.js';
 
@@ -98,6 +99,49 @@ export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | unde
   }
 }
 
+/**
+ * Follows a file the guest appends to: each poll reads what was added (a regular file only, never through a
+ * link) and hands on the complete lines; at most MAX_GUEST_FILE bytes in all.
+ */
+export class GuestFileFollower {
+  private offset = 0;
+  private rest = '';
+  /** A character split across two polls is decoded whole. */
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(
+    private readonly path: string,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  poll(final = false): void {
+    if (this.offset < MAX_GUEST_FILE) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        const st = fstatSync(fd);
+        if (st.isFile() && st.size > this.offset) {
+          const buf = Buffer.alloc(Math.min(st.size, MAX_GUEST_FILE) - this.offset);
+          const got = readSync(fd, buf, 0, buf.length, this.offset);
+          this.offset += got;
+          this.rest += this.decoder.write(buf.subarray(0, got));
+        }
+      } catch {
+        // not there yet, or not a regular file: nothing to follow
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    }
+    const lines = this.rest.split(/\r?\n/);
+    this.rest = lines.pop() ?? '';
+    if (final && this.rest) {
+      lines.push(this.rest);
+      this.rest = '';
+    }
+    for (const l of lines) this.onLine(l.slice(0, 4096));
+  }
+}
+
 export interface SessionOptions {
   password: string;
   /** The host directory QEMU shares over 9p with tag SHARE_TAG. */
@@ -106,9 +150,14 @@ export interface SessionOptions {
   progress?: (message: string) => void;
 }
 
+/** The open session of each running VM: the guest stages share one login. */
+const SESSIONS = new WeakMap<GuestVm, GuestSession>();
+
 export class GuestSession {
   private seq = 0;
   private closed = false;
+  /** A command's end never came (or the login failed midway): what the console shows next is unknown. */
+  private broken = false;
 
   private constructor(
     private readonly vm: GuestVm,
@@ -153,26 +202,65 @@ export class GuestSession {
     return session;
   }
 
+  /**
+   * The session of this VM that an earlier stage opened, or a new one. A session that broke (a command that
+   * never ended) is not handed on: the console is in an unknown state.
+   */
+  static async shared(vm: GuestVm, opts: SessionOptions): Promise<GuestSession> {
+    const existing = SESSIONS.get(vm);
+    if (existing && !existing.closed) {
+      if (existing.broken) throw new GuestSessionError('the guest session broke in an earlier stage (a command never ended)');
+      return existing;
+    }
+    const session = await GuestSession.open(vm, opts);
+    SESSIONS.set(vm, session);
+    return session;
+  }
+
+  /** The open, working session of this VM, if a stage opened one. */
+  static existing(vm: GuestVm): GuestSession | undefined {
+    const s = SESSIONS.get(vm);
+    return s && !s.closed && !s.broken ? s : undefined;
+  }
+
   /** Types one command line and waits for its end marker; the typed line's echo cannot match the marker. */
   private async line(command: string, timeoutSeconds: number, what: string): Promise<number> {
     if (this.closed) throw new GuestSessionError(`the session is closed (${what})`);
+    if (this.broken) throw new GuestSessionError(`the session broke earlier (${what})`);
     const id = `${this.nonce}-${++this.seq}`;
     this.vm.type(`${command}; printf 'DVC-%s-%s:%d\\n' END ${id} $?\n`);
-    const r = await this.vm.expect(new RegExp(`DVC-END-${id}:(\\d+)`), this.pos, timeoutSeconds, this.signal, `end of ${what}`);
-    this.pos = r.end;
-    return Number(r.match[1]);
+    try {
+      const r = await this.vm.expect(new RegExp(`DVC-END-${id}:(\\d+)`), this.pos, timeoutSeconds, this.signal, `end of ${what}`);
+      this.pos = r.end;
+      return Number(r.match[1]);
+    } catch (e) {
+      this.broken = true;
+      throw e;
+    }
   }
 
   /**
    * Runs a shell command as root in the guest, in GUEST_SHARE; its stdout and stderr come back through the
    * share. The command travels as a file, so nothing in it needs escaping for the console.
    */
-  async run(command: string, opts: { timeoutSeconds: number; what?: string }): Promise<CommandResult> {
+  async run(
+    command: string,
+    opts: { timeoutSeconds: number; what?: string; onOutput?: (line: string) => void },
+  ): Promise<CommandResult> {
     const n = `run-${this.seq + 1}`;
     this.put(`${n}.sh`, { content: `cd ${GUEST_SHARE} || exit 90\n${command}\n` });
     const g = `${GUEST_SHARE}/${n}`;
     const t0 = performance.now();
-    const exitCode = await this.line(`sh ${g}.sh > ${g}.out 2> ${g}.err`, opts.timeoutSeconds, opts.what ?? 'the command');
+    // While the command runs, its stdout is followed through the share for the log (complete lines only).
+    const follower = opts.onOutput && new GuestFileFollower(join(this.shareDir, `${n}.out`), opts.onOutput);
+    const timer = follower && setInterval(() => follower.poll(), 2000);
+    let exitCode: number;
+    try {
+      exitCode = await this.line(`sh ${g}.sh > ${g}.out 2> ${g}.err`, opts.timeoutSeconds, opts.what ?? 'the command');
+    } finally {
+      if (timer) clearInterval(timer);
+      follower?.poll(true);
+    }
     return {
       exitCode,
       stdout: this.get(`${n}.out`)?.toString('utf8') ?? '',

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Runs inside the booted test VM, as root, in the host's share (debian-vm-ci's autopkgtest stage):
+# the source package's DEP-8 tests, driven by Debian's own autopkgtest with its null virtualisation
+# server (the booted VM is the testbed; debian-vm-ci keeps its boot and console watching), against
+# the .deb files this run built.
+#
+# Usage: run-in-guest.sh PROXY_URL TEST_TIMEOUT_SECONDS
+#   PROXY_URL  the run's apt proxy as the guest reaches it (http://10.0.2.2:PORT/), or "" for none
+#
+# Input in the share: autopkgtest-input.tar (source/ the source tree, debs/ the built packages).
+# Output in the share, plain names only: autopkgtest-out.<file> for each regular file of autopkgtest's
+# output directory, autopkgtest-out.artifacts.tar for the tests' artifacts, and the list of the
+# copied names in autopkgtest-out.list.
+# Exit status: autopkgtest's own (0-20), or 100-103 when the set-up before it failed.
+set -u
+exec 2>&1
+proxy=$1
+test_timeout=$2
+work=/var/tmp/debian-vm-ci-autopkgtest
+export DEBIAN_FRONTEND=noninteractive
+
+say() { echo "debian-vm-ci: $*"; }
+
+rm -rf "$work"
+mkdir -p "$work"
+if [ -n "$proxy" ]; then
+  # After mmdebstrap's and the installer's own apt configuration, so this one counts.
+  printf 'Acquire::http::Proxy "%s";\n' "$proxy" > /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy
+fi
+
+say "apt-get update"
+apt-get update -q || { say "FAILED: apt-get update exited with status $?"; exit 100; }
+say "installing autopkgtest"
+apt-get install -y -q --no-install-recommends autopkgtest ||
+  { say "FAILED: installing autopkgtest exited with status $?"; exit 101; }
+dpkg-query -W -f='debian-vm-ci: autopkgtest ${Version}\n' autopkgtest
+
+tar -x -f autopkgtest-input.tar -C "$work" || { say "FAILED: unpacking the source and packages"; exit 102; }
+set -- "$work"/debs/*.deb
+[ -e "$1" ] || { say "FAILED: no .deb files in the input"; exit 103; }
+
+say "running autopkgtest on the source tree with $# built package(s)"
+status=0
+autopkgtest --output-dir "$work/out" --timeout-test="$test_timeout" \
+  "$work/source/" "$@" -- null || status=$?
+say "autopkgtest exited with status $status"
+
+# Back to the host: regular files only, under plain names at the share's top.
+: > autopkgtest-out.list
+for f in "$work"/out/*; do
+  name=${f##*/}
+  case "$name" in *[!A-Za-z0-9._-]*|.*) continue ;; esac
+  if [ -f "$f" ] && [ ! -L "$f" ]; then
+    cp "$f" "autopkgtest-out.$name" && echo "$name" >> autopkgtest-out.list
+  fi
+done
+if [ -d "$work/out/artifacts" ]; then
+  tar -c -f autopkgtest-out.artifacts.tar -C "$work/out" artifacts && echo artifacts.tar >> autopkgtest-out.list
+fi
+sync
+exit "$status"

@@ -1,0 +1,176 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { autopkgtestControl, autopkgtestSkip } from '../config.js';
+import type { Stage } from '../context.js';
+import type { AutopkgtestResult } from '../results.js';
+import { StageError } from '../errors.js';
+import { AptProxy } from '../host/apt-proxy.js';
+import { scratchDir } from '../host/scratch.js';
+import { findRepositoryRoot } from '../lint/discover.js';
+import { copySourceTree } from '../package/source-tree.js';
+import {
+  autopkgtestExit,
+  autopkgtestToJUnit,
+  autopkgtestToMarkdown,
+  countOutcomes,
+  parseAutopkgtestSummary,
+} from '../autopkgtest/summary.js';
+import { commandLine, GuestSession, GuestSessionError } from '../vm/session.js';
+
+/** The script the guest runs (a file of its own, linted like any shell the action runs). */
+export const RUN_IN_GUEST = readFileSync(new URL('../autopkgtest/run-in-guest.sh', import.meta.url), 'utf8');
+
+/** Exit statuses of run-in-guest.sh's own set-up steps, before autopkgtest ran. */
+const SETUP_FAILURE: Record<number, string> = {
+  100: 'apt-get update in the guest failed',
+  101: 'installing autopkgtest in the guest failed',
+  102: 'unpacking the source tree and packages in the guest failed',
+  103: 'the guest found no built packages in its input',
+};
+
+/** Names the guest may hand back (autopkgtest's output files): plain, no dot first. */
+const OUTPUT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}$/;
+
+export const autopkgtest: Stage<'autopkgtest'> = {
+  name: 'autopkgtest',
+  usesGuest: true,
+  skipReason: (config, results) =>
+    autopkgtestSkip(config) ?? (results.package ? undefined : 'no packages were built by this run'),
+  async run(ctx) {
+    const { config, deps, results, paths, progress, log } = ctx;
+    const booted = results.boot;
+    const built = results.package;
+    if (!booted || !built) throw new StageError('autopkgtest', 'there is no booted VM or no built package to test');
+    const kvm = results.accel?.accel === 'kvm';
+    const work = scratchDir(ctx, 'autopkgtest');
+    const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
+    try {
+      // The input: the source tree (debian/tests and whatever the tests use) and the .deb files of this run.
+      copySourceTree(config.workingDirectory, join(work.path, 'source'), [config.outputDir, deps.cacheDir, work.path]);
+      mkdirSync(join(work.path, 'debs'));
+      for (const deb of built.debs) copyFileSync(deb, join(work.path, 'debs', basename(deb)));
+      const tarball = join(work.path, 'input.tar');
+      await deps.exec.run(['tar', '-c', '-f', tarball, '-C', work.path, 'source', 'debs'], { stage: 'autopkgtest', log });
+      const port = await proxy.start();
+      progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port} (10.0.2.2:${port} in the guest)`);
+
+      let run;
+      let session: GuestSession;
+      try {
+        session = await GuestSession.shared(booted.vm, {
+          password: config.password,
+          shareDir: booted.shareDir,
+          signal: ctx.signal,
+          progress,
+        });
+        session.put('autopkgtest-input.tar', { file: tarball });
+        session.put('autopkgtest-run.sh', { content: RUN_IN_GUEST }, 0o755);
+        progress(
+          `autopkgtest of ${built.sourceName} ${built.version} with ${built.debs.length} built package(s), null server in the guest`,
+        );
+        run = await session.run(
+          commandLine(['sh', './autopkgtest-run.sh', `http://10.0.2.2:${port}/`, String(config.autopkgtestTimeout)]),
+          {
+            timeoutSeconds: config.autopkgtestTimeout + (kvm ? 120 : 600),
+            what: 'autopkgtest',
+            onOutput: (line) => {
+              log.line(line);
+              // Our milestones and autopkgtest's own ("autopkgtest [12:00:01]: test pass: [-----").
+              if (/^(debian-vm-ci: |autopkgtest \[)/.test(line)) progress(line.replace(/^debian-vm-ci: /, ''));
+            },
+          },
+        );
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        throw new StageError(
+          'autopkgtest',
+          e instanceof GuestSessionError ? message : `running autopkgtest in the guest failed: ${message}`,
+          'infrastructure',
+          booted.vm.watcher.tail(20),
+        );
+      }
+      const output = run.stdout.split(/\r?\n/);
+      const setup = SETUP_FAILURE[run.exitCode];
+      if (setup) {
+        const trouble = proxy.stats.errors.at(-1);
+        throw new StageError(
+          'autopkgtest',
+          `${setup}${trouble ? ` (the apt proxy: ${trouble})` : ''}`,
+          'infrastructure',
+          output.slice(-20),
+        );
+      }
+
+      // autopkgtest's output directory, as far as the guest handed it back.
+      mkdirSync(paths.autopkgtest, { recursive: true });
+      const names = (session.get('autopkgtest-out.list')?.toString('utf8') ?? '').split('\n').filter((n) => OUTPUT_NAME.test(n));
+      for (const name of names) {
+        const data = session.get(`autopkgtest-out.${name}`);
+        if (data) writeFileSync(join(paths.autopkgtest, name), data);
+      }
+      const summaryText = session.get('autopkgtest-out.summary')?.toString('utf8') ?? '';
+      const summary = parseAutopkgtestSummary(summaryText);
+      const exit = autopkgtestExit(run.exitCode);
+      const counts = countOutcomes(summary.tests);
+      const suite = `autopkgtest ${built.sourceName} ${config.release}`;
+      writeFileSync(join(paths.autopkgtest, 'autopkgtest.junit.xml'), autopkgtestToJUnit(summary.tests, suite, built.sourceName));
+      const markdown = autopkgtestToMarkdown(summary.tests, suite);
+      writeFileSync(join(paths.autopkgtest, 'autopkgtest.md'), markdown);
+      const version = /^debian-vm-ci: autopkgtest (\S+)$/m.exec(run.stdout)?.[1] ?? 'unknown';
+      const result: AutopkgtestResult = {
+        summary:
+          `${counts.passed}/${counts.tests} autopkgtests passed` +
+          [
+            counts.failed && `${counts.failed} failed`,
+            counts.skipped && `${counts.skipped} skipped`,
+            counts.flaky && `${counts.flaky} flaky`,
+          ]
+            .filter(Boolean)
+            .map((s) => `, ${s}`)
+            .join('') +
+          ` (autopkgtest ${version}, exit ${run.exitCode})`,
+        ...counts,
+        tests: summary.tests,
+        exitCode: run.exitCode,
+        autopkgtestVersion: version,
+        markdown,
+        seconds: run.seconds,
+      };
+      progress(result.summary);
+      const lastLines = [...summary.notes, ...output.slice(-15)];
+      if (exit.kind === 'infrastructure') {
+        throw new StageError(
+          'autopkgtest',
+          `autopkgtest: ${exit.meaning} (exit ${run.exitCode})`,
+          'infrastructure',
+          lastLines,
+          result,
+        );
+      }
+      if (exit.kind === 'badpkg') {
+        throw new StageError('autopkgtest', `autopkgtest: ${exit.meaning} (exit ${run.exitCode})`, 'test', lastLines, result);
+      }
+      if (counts.failed) {
+        const control = relative(
+          findRepositoryRoot(config.workingDirectory) ?? config.workingDirectory,
+          autopkgtestControl(config),
+        );
+        for (const t of summary.tests.filter((x) => x.outcome === 'failed')) {
+          deps.reporter.error(`autopkgtest ${t.name} failed: ${t.detail}`, { title: `autopkgtest: ${t.name}`, file: control });
+        }
+        throw new StageError(
+          'autopkgtest',
+          `${counts.failed} of ${counts.tests} autopkgtests failed`,
+          'test',
+          summary.tests.filter((t) => t.outcome === 'failed').map((t) => `${t.name}: ${t.detail}`),
+          result,
+        );
+      }
+      if (exit.kind === 'none-ran') deps.reporter.warning(`autopkgtest: ${exit.meaning}`);
+      return result;
+    } finally {
+      await proxy.stop();
+      work.release();
+    }
+  },
+};
