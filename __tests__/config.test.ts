@@ -188,6 +188,17 @@ describe('parseConfig', () => {
     }
   });
 
+  it('lifecycle: off by default; on only where packages are built and a VM is installed', () => {
+    expect(parse({}).lifecycle).toBe(false);
+    expect(parse({ lifecycle: 'true' }).lifecycle).toBe(true);
+    expect(rejection({ lifecycle: 'true', 'build-package': 'false' }).input).toBe('lifecycle');
+    expect(rejection({ lifecycle: 'true', install: 'false' }).input).toBe('lifecycle');
+    expect(rejection({ lifecycle: 'true', installer: 'mmdebstrap', 'install-built-packages': 'true' }).allowed).toMatch(
+      /^an image without the built packages/,
+    );
+    expect(parse({ 'lifecycle-timeout': '20m' }).lifecycleTimeout).toBe(1200);
+  });
+
   it('rejects a password with a newline without echoing it', () => {
     const e = rejection({ password: 'abc\ndef' });
     expect(e.message).not.toContain('abc');

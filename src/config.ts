@@ -76,6 +76,8 @@ export interface Config {
   /** auto: when debian/tests/control exists and the package stage builds (see autopkgtestSkip). */
   readonly autopkgtest: 'auto' | 'true' | 'false';
   readonly autopkgtestTimeout: number;
+  readonly lifecycle: boolean;
+  readonly lifecycleTimeout: number;
   readonly uploadImage: UploadPolicy;
   readonly artifactPrefix: string;
   readonly retentionDays: number;
@@ -458,6 +460,8 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     gossDownloadUrl: downloadTemplate('goss-download-url', get('goss-download-url')),
     autopkgtest: oneOf('autopkgtest', get('autopkgtest').trim(), ['auto', 'true', 'false'] as const),
     autopkgtestTimeout: duration('autopkgtest-timeout', get('autopkgtest-timeout'), 60, 6 * 3600),
+    lifecycle: boolean('lifecycle', get('lifecycle')),
+    lifecycleTimeout: duration('lifecycle-timeout', get('lifecycle-timeout'), 60, 6 * 3600),
     uploadImage: oneOf('upload-image', get('upload-image').trim(), ['always', 'failure', 'never'] as const),
     artifactPrefix: artifactPrefix('artifact-prefix', get('artifact-prefix')),
     retentionDays: integer('retention-days', get('retention-days'), 0, 90),
@@ -469,6 +473,18 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
   if (config.mode === 'run' && config.autopkgtest === 'true') {
     const why = autopkgtestSkip(config);
     if (why) throw new InputError('autopkgtest', 'true', `a run where it can work (${why})`);
+  }
+  if (config.mode === 'run' && config.lifecycle && !(config.install && config.buildPackage)) {
+    throw new InputError('lifecycle', 'true', 'a run that builds packages and installs a VM (build-package and install true)');
+  }
+  if (config.mode === 'run' && config.lifecycle && config.installBuiltPackages) {
+    // With them in the image, the list of paths "before" would hold theirs: a purge would look like damage, and
+    // what a purge leaves behind would already be there.
+    throw new InputError(
+      'lifecycle',
+      'true',
+      'an image without the built packages (install-built-packages: false): the life cycle starts from a system that never had them',
+    );
   }
   if (config.architecture === 'arm64' && config.firmware === 'bios') {
     throw new InputError('firmware', 'bios', 'uefi on arm64 (arm64 has no BIOS)');
@@ -544,6 +560,8 @@ export const INPUT_NAMES = [
   'goss-download-url',
   'autopkgtest',
   'autopkgtest-timeout',
+  'lifecycle',
+  'lifecycle-timeout',
   'upload-image',
   'artifact-prefix',
   'retention-days',

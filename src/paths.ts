@@ -15,6 +15,8 @@ export interface OutputPaths {
   diagnostics: string;
   /** autopkgtest's output directory (the files of it the guest handed back) and its reports. */
   autopkgtest: string;
+  /** The lifecycle stage's steps, path lists and reports. */
+  lifecycle: string;
   /** Scratch space inside the output dir, never published. */
   work: string;
 }
@@ -33,6 +35,7 @@ export function outputPaths(root: string): OutputPaths {
     goss: join(root, 'goss'),
     diagnostics: join(root, 'diagnostics'),
     autopkgtest: join(root, 'autopkgtest'),
+    lifecycle: join(root, 'lifecycle'),
     work: join(root, '.work'),
   };
 }

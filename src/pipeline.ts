@@ -11,13 +11,24 @@ import { accel } from './stages/accel.js';
 import { autopkgtest } from './stages/autopkgtest.js';
 import { boot } from './stages/boot.js';
 import { install } from './stages/install.js';
+import { lifecycle } from './stages/lifecycle.js';
 import { lint } from './stages/lint.js';
 import { packageStage } from './stages/package.js';
 import { publish } from './stages/publish.js';
 import { validate } from './stages/validate.js';
 import { GuestSession } from './vm/session.js';
 
-export const STAGES: readonly Stage<StageName>[] = [accel, lint, packageStage, install, boot, validate, autopkgtest, publish];
+export const STAGES: readonly Stage<StageName>[] = [
+  accel,
+  lint,
+  packageStage,
+  install,
+  boot,
+  validate,
+  lifecycle,
+  autopkgtest,
+  publish,
+];
 
 /** Runs the stages in order; stops at the first failure but always runs publish; always writes result.json and summary.md. */
 export async function runPipeline(config: Config, deps: Deps, signal: AbortSignal, stages = STAGES): Promise<RunResult> {
@@ -27,14 +38,18 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
   const results: Results = {};
   const records: StageRecord[] = [];
   let failed: StageRecord | undefined;
+  // A test failure in a stage that works in the guest (goss, the life cycle, autopkgtest) leaves the VM usable:
+  // the other guest stages still run and give their verdicts. Any other failure stops every stage but publish.
+  let blocking: StageRecord | undefined;
   // Before the first stage: the apt proxy, the build environments and the builder VM start from the cache.
   const restoredCaches = signal.aborted ? [] : await deps.reporter.group('restore caches', () => restoreCaches(config, deps));
 
   try {
     for (const [i, stage] of stages.entries()) {
       const isPublish = stage.name === 'publish';
-      if (failed && !isPublish) {
-        records.push({ name: stage.name, status: 'not-run', seconds: 0, summary: `not run: ${failed.name} failed` });
+      const stopper = blocking ?? (stage.usesGuest ? undefined : failed);
+      if (stopper && !isPublish) {
+        records.push({ name: stage.name, status: 'not-run', seconds: 0, summary: `not run: ${stopper.name} failed` });
         continue;
       }
       if (signal.aborted && !isPublish) {
@@ -51,13 +66,18 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         // Everything before publish is final: publish uploads these files.
         writeReports(paths, config, records, results, started, deps, failed);
       }
-      // The guest is powered off after the last stage that works in it: when it fails, none after it runs.
-      const lastGuestStage = (stageFailed: boolean): boolean =>
+      // The guest is powered off after the last stage that works in it; after an infrastructure failure none runs.
+      const lastGuestStage = (error: unknown): boolean =>
         stage.usesGuest === true &&
-        (stageFailed || !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
+        ((error !== undefined && !(error instanceof StageError && error.kind === 'test')) ||
+          signal.aborted ||
+          !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
       const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches, lastGuestStage);
       records.push(record);
-      if (record.status === 'failed' && !failed) failed = record;
+      if (record.status === 'failed') {
+        failed ??= record;
+        if (!(stage.usesGuest && record.failureKind === 'test')) blocking ??= record;
+      }
     }
   } finally {
     await results.boot?.vm.shutdown('pipeline end').catch(() => undefined);
@@ -86,7 +106,7 @@ async function runStage(
   paths: OutputPaths,
   signal: AbortSignal,
   restoredCaches: readonly CacheRecord[],
-  lastGuestStage: (stageFailed: boolean) => boolean,
+  lastGuestStage: (error: unknown) => boolean,
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
   const ctx: StageContext = {
@@ -106,14 +126,16 @@ async function runStage(
   const seconds = (): number => Math.round((performance.now() - t0) / 100) / 10;
   try {
     const result = await deps.reporter.group(stage.name, async () => {
-      let stageFailed = true;
+      let error: unknown;
       try {
         const r = await stage.run(ctx);
         (results as Record<string, unknown>)[stage.name] = r;
-        stageFailed = false;
         return r;
+      } catch (e) {
+        error = e ?? new Error('undefined thrown');
+        throw e;
       } finally {
-        if (lastGuestStage(stageFailed)) await powerOffGuest(ctx);
+        if (lastGuestStage(error)) await powerOffGuest(ctx);
       }
     });
     const summary = (result as { summary?: string }).summary;
@@ -168,6 +190,7 @@ function prepareOutputDir(paths: OutputPaths): void {
     paths.goss,
     paths.diagnostics,
     paths.autopkgtest,
+    paths.lifecycle,
     paths.serialLog,
   ]) {
     rmSync(p, { recursive: true, force: true });
@@ -185,7 +208,9 @@ function writeReports(
   failed: StageRecord | undefined,
 ): RunResult {
   const anyFailed = failed ?? records.find((r) => r.status === 'failed');
-  const kind = anyFailed?.failureKind;
+  // Several guest stages can fail: any infrastructure failure makes the run's verdict incomplete (exit 3).
+  const infrastructure = records.find((r) => r.status === 'failed' && r.failureKind !== 'test');
+  const kind = infrastructure ? (infrastructure.failureKind ?? 'infrastructure') : anyFailed?.failureKind;
   const result: RunResult = {
     status: anyFailed ? 'failed' : 'passed',
     exitCode: anyFailed ? (kind === 'test' ? EXIT.test : EXIT.infrastructure) : EXIT.passed,
@@ -206,6 +231,13 @@ function writeReports(
       skipped: results.autopkgtest.skipped,
       flaky: results.autopkgtest.flaky,
     },
+    lifecycle: results.lifecycle && {
+      passed: !records.some((r) => r.name === 'lifecycle' && r.status === 'failed'),
+      steps: results.lifecycle.steps.map((s) => `${s.name}:${s.exitCode}`),
+      leftovers: results.lifecycle.leftoverCount,
+      missing: results.lifecycle.missingCount,
+      scriptErrors: results.lifecycle.scriptErrors.length,
+    },
     image: results.install?.image,
     lint: results.lint && {
       files: results.lint.files.length,
@@ -222,6 +254,7 @@ function writeReports(
     },
     tables: {
       goss: results.validate?.markdown,
+      lifecycle: results.lifecycle?.markdown,
       autopkgtest: results.autopkgtest?.markdown,
       lint: results.lint?.findings.total ? results.lint.markdown : undefined,
     },

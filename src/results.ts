@@ -4,6 +4,7 @@
  */
 import type { AutopkgtestTest } from './autopkgtest/summary.js';
 import type { FailureKind } from './errors.js';
+import type { LifecycleStep } from './lifecycle/report.js';
 import type { MmdebstrapMode } from './host/userns.js';
 import type { LintianTag } from './package/lintian.js';
 import type { ArtifactRecord } from './publish/artifacts.js';
@@ -133,6 +134,19 @@ export interface AutopkgtestResult {
   seconds: number;
 }
 
+export interface LifecycleResult {
+  summary: string;
+  steps: LifecycleStep[];
+  /** The first MAX_LISTED paths; lifecycle/leftovers.txt has them all. */
+  leftovers: string[];
+  leftoverCount: number;
+  missing: string[];
+  missingCount: number;
+  scriptErrors: string[];
+  markdown: string;
+  seconds: number;
+}
+
 export interface PublishResult {
   summary: string;
   artifacts: ArtifactRecord[];
@@ -165,6 +179,7 @@ export interface Results {
   install?: InstallResult;
   boot?: BootResult;
   validate?: ValidateResult;
+  lifecycle?: LifecycleResult;
   autopkgtest?: AutopkgtestResult;
   publish?: PublishResult;
 }
@@ -182,10 +197,11 @@ export interface RunResult {
   bootSeconds?: number;
   goss?: { tests: number; failures: number; skipped: number };
   autopkgtest?: { tests: number; passed: number; failed: number; skipped: number; flaky: number };
+  lifecycle?: { passed: boolean; steps: string[]; leftovers: number; missing: number; scriptErrors: number };
   lint?: { files: number; findings: number; errors: number; warnings: number; info: number; style: number };
   lintian?: { tags: number; errors: number; warnings: number };
   /** Markdown tables for the summary: goss results (failures first) and lint findings per file. */
-  tables?: { goss?: string; autopkgtest?: string; lint?: string };
+  tables?: { goss?: string; lifecycle?: string; autopkgtest?: string; lint?: string };
   image?: string;
   /** Artifacts, the qcow2 image and caches: what publish did. */
   publish?: Omit<PublishResult, 'summary'>;

@@ -10,8 +10,8 @@ import { processesMentioning, scratchDirs } from '../support/leftovers.js';
 const work = mkdtempSync(join(tmpdir(), 'dvc-autopkgtest-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-describe('the autopkgtest stage', () => {
-  it("runs the fixture's tests in the booted VM and reports each: pass, fail, skippable, isolation-machine, needs-reboot", async () => {
+describe('the lifecycle and autopkgtest stages', () => {
+  it("test the fixture's life cycle, then run its DEP-8 tests, in one booted VM: each verdict reported", async () => {
     const dir = join(work, 'out');
     const before = scratchDirs();
     const run = new CliRun(
@@ -25,6 +25,8 @@ describe('the autopkgtest stage', () => {
         'fast',
         '--release',
         'bookworm',
+        '--lifecycle',
+        'true',
       ],
       40 * 60,
     );
@@ -38,10 +40,12 @@ describe('the autopkgtest stage', () => {
       failureKind: string;
       error: string;
       autopkgtest: Record<string, number>;
+      lifecycle: Record<string, unknown>;
       stages: { name: string; status: string }[];
     };
     expect(result.failureKind).toBe('test');
-    expect(result.error).toBe('autopkgtest: 1 of 5 autopkgtests failed');
+    // The first failure is the run's error; a test failure in one guest stage does not stop the next.
+    expect(result.error).toMatch(/^lifecycle: the life cycle of dvc-dep8 failed: 2 path\(s\) left behind after the purge/);
     expect(result.autopkgtest).toEqual({ tests: 5, passed: 2, failed: 1, skipped: 2, flaky: 0 });
     expect(result.stages.map((s) => `${s.name}:${s.status}`)).toEqual([
       'accel:passed',
@@ -50,10 +54,24 @@ describe('the autopkgtest stage', () => {
       'install:passed',
       'boot:passed',
       'validate:passed',
+      'lifecycle:failed',
       'autopkgtest:failed',
       'publish:passed',
     ]);
-    // validate and autopkgtest shared one login; the guest was powered off after the last guest stage.
+    // The life cycle: no archive version of dvc-dep8, so install, remove, purge; the postinst's state is left behind.
+    expect(result.lifecycle).toEqual({
+      passed: false,
+      steps: ['install:0', 'remove:0', 'purge:0'],
+      leftovers: 2,
+      missing: 0,
+      scriptErrors: 0,
+    });
+    expect(readFileSync(join(dir, 'lifecycle/leftovers.txt'), 'utf8')).toBe('/var/lib/dvc-dep8\n/var/lib/dvc-dep8/state\n');
+    expect(readFileSync(join(dir, 'lifecycle/lifecycle.junit.xml'), 'utf8')).toContain(
+      '<failure message="2 path(s) left behind">/var/lib/dvc-dep8\n/var/lib/dvc-dep8/state</failure>',
+    );
+
+    // validate, lifecycle and autopkgtest shared one login; the guest was powered off after the last guest stage.
     expect(out.match(/logged in on the serial console/g)).toHaveLength(1);
     expect(out).toMatch(/autopkgtest: powering the guest off\n.*autopkgtest: QEMU exited with status 0/);
 

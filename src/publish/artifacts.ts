@@ -37,6 +37,7 @@ export function reportFiles(paths: OutputPaths): string[] {
     paths.logs,
     paths.diagnostics,
     paths.autopkgtest,
+    paths.lifecycle,
   ].flatMap(filesBelow);
 }
 

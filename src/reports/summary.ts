@@ -30,6 +30,14 @@ export function renderRunSummary(result: RunResult): string {
     );
     facts.push(`autopkgtest **${a.passed}/${a.tests} passed**${more.length ? ` (${more.join(', ')})` : ''}`);
   }
+  if (result.lifecycle) {
+    const c = result.lifecycle;
+    facts.push(
+      c.passed
+        ? `lifecycle **clean**`
+        : `lifecycle **failed** (${c.leftovers} left behind, ${c.missing} gone, ${c.scriptErrors} script errors)`,
+    );
+  }
   if (result.lint) {
     const l = result.lint;
     facts.push(
@@ -65,6 +73,7 @@ export function renderRunSummary(result: RunResult): string {
     }
   }
   if (result.tables?.goss) lines.push(result.tables.goss, '');
+  if (result.tables?.lifecycle) lines.push(result.tables.lifecycle, '');
   if (result.tables?.autopkgtest) lines.push(result.tables.autopkgtest, '');
   if (result.tables?.lint) {
     lines.push('<details><summary>shellcheck findings per file</summary>', '', result.tables.lint, '', '</details>', '');

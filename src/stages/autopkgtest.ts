@@ -4,7 +4,6 @@ import { autopkgtestControl, autopkgtestSkip } from '../config.js';
 import type { Stage } from '../context.js';
 import type { AutopkgtestResult } from '../results.js';
 import { StageError } from '../errors.js';
-import { AptProxy } from '../host/apt-proxy.js';
 import { scratchDir } from '../host/scratch.js';
 import { findRepositoryRoot } from '../lint/discover.js';
 import { copySourceTree } from '../package/source-tree.js';
@@ -15,12 +14,12 @@ import {
   countOutcomes,
   parseAutopkgtestSummary,
 } from '../autopkgtest/summary.js';
-import { commandLine, GuestSession, GuestSessionError } from '../vm/session.js';
+import { runGuestJob } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
-export const RUN_IN_GUEST = readFileSync(new URL('../autopkgtest/run-in-guest.sh', import.meta.url), 'utf8');
+export const RUN_IN_GUEST = readFileSync(new URL('../autopkgtest/autopkgtest-in-guest.sh', import.meta.url), 'utf8');
 
-/** Exit statuses of run-in-guest.sh's own set-up steps, before autopkgtest ran. */
+/** Exit statuses of autopkgtest-in-guest.sh's own set-up steps, before autopkgtest ran. */
 const SETUP_FAILURE: Record<number, string> = {
   100: 'apt-get update in the guest failed',
   101: 'installing autopkgtest in the guest failed',
@@ -43,7 +42,6 @@ export const autopkgtest: Stage<'autopkgtest'> = {
     if (!booted || !built) throw new StageError('autopkgtest', 'there is no booted VM or no built package to test');
     const kvm = results.accel?.accel === 'kvm';
     const work = scratchDir(ctx, 'autopkgtest');
-    const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
     try {
       // The input: the source tree (debian/tests and whatever the tests use) and the .deb files of this run.
       copySourceTree(config.workingDirectory, join(work.path, 'source'), [config.outputDir, deps.cacheDir, work.path]);
@@ -51,51 +49,22 @@ export const autopkgtest: Stage<'autopkgtest'> = {
       for (const deb of built.debs) copyFileSync(deb, join(work.path, 'debs', basename(deb)));
       const tarball = join(work.path, 'input.tar');
       await deps.exec.run(['tar', '-c', '-f', tarball, '-C', work.path, 'source', 'debs'], { stage: 'autopkgtest', log });
-      const port = await proxy.start();
-      progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port} (10.0.2.2:${port} in the guest)`);
-
-      let run;
-      let session: GuestSession;
-      try {
-        session = await GuestSession.shared(booted.vm, {
-          password: config.password,
-          shareDir: booted.shareDir,
-          signal: ctx.signal,
-          progress,
-        });
-        session.put('autopkgtest-input.tar', { file: tarball });
-        session.put('autopkgtest-run.sh', { content: RUN_IN_GUEST }, 0o755);
-        progress(
-          `autopkgtest of ${built.sourceName} ${built.version} with ${built.debs.length} built package(s), null server in the guest`,
-        );
-        run = await session.run(
-          commandLine(['sh', './autopkgtest-run.sh', `http://10.0.2.2:${port}/`, String(config.autopkgtestTimeout)]),
-          {
-            timeoutSeconds: config.autopkgtestTimeout + (kvm ? 120 : 600),
-            what: 'autopkgtest',
-            onOutput: (line) => {
-              log.line(line);
-              // Our milestones and autopkgtest's own ("autopkgtest [12:00:01]: test pass: [-----").
-              if (/^(debian-vm-ci: |autopkgtest \[)/.test(line)) progress(line.replace(/^debian-vm-ci: /, ''));
-            },
-          },
-        );
-      } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        throw new StageError(
-          'autopkgtest',
-          e instanceof GuestSessionError ? message : `running autopkgtest in the guest failed: ${message}`,
-          'infrastructure',
-          booted.vm.watcher.tail(20),
-        );
-      }
+      progress(
+        `autopkgtest of ${built.sourceName} ${built.version} with ${built.debs.length} built package(s), null server in the guest`,
+      );
+      const { session, run, proxyTrouble } = await runGuestJob(ctx, 'autopkgtest', {
+        script: { name: 'autopkgtest-run.sh', text: RUN_IN_GUEST },
+        inputs: { 'autopkgtest-input.tar': tarball },
+        args: [String(config.autopkgtestTimeout)],
+        timeoutSeconds: config.autopkgtestTimeout + (kvm ? 120 : 600),
+        what: 'autopkgtest',
+      });
       const output = run.stdout.split(/\r?\n/);
       const setup = SETUP_FAILURE[run.exitCode];
       if (setup) {
-        const trouble = proxy.stats.errors.at(-1);
         throw new StageError(
           'autopkgtest',
-          `${setup}${trouble ? ` (the apt proxy: ${trouble})` : ''}`,
+          `${setup}${proxyTrouble ? ` (the apt proxy: ${proxyTrouble})` : ''}`,
           'infrastructure',
           output.slice(-20),
         );
@@ -169,7 +138,6 @@ export const autopkgtest: Stage<'autopkgtest'> = {
       if (exit.kind === 'none-ran') deps.reporter.warning(`autopkgtest: ${exit.meaning}`);
       return result;
     } finally {
-      await proxy.stop();
       work.release();
     }
   },

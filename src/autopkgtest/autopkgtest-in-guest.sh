@@ -4,7 +4,7 @@
 # server (the booted VM is the testbed; debian-vm-ci keeps its boot and console watching), against
 # the .deb files this run built.
 #
-# Usage: run-in-guest.sh PROXY_URL TEST_TIMEOUT_SECONDS
+# Usage: autopkgtest-in-guest.sh PROXY_URL TEST_TIMEOUT_SECONDS
 #   PROXY_URL  the run's apt proxy as the guest reaches it (http://10.0.2.2:PORT/), or "" for none
 #
 # Input in the share: autopkgtest-input.tar (source/ the source tree, debs/ the built packages).

@@ -1,0 +1,71 @@
+/**
+ * A script of ours run as root in the booted guest, with apt going through the run's caching proxy: what the
+ * autopkgtest and lifecycle stages do inside the VM. The script and its input travel through the share; its
+ * output is followed into the stage log while it runs.
+ */
+import { join } from 'node:path';
+import type { StageContext, StageName } from '../context.js';
+import { StageError } from '../errors.js';
+import { AptProxy } from '../host/apt-proxy.js';
+import { commandLine, GuestSession, GuestSessionError, type CommandResult } from './session.js';
+
+export interface GuestJob {
+  /** The session, for reading what the script left in the share. */
+  session: GuestSession;
+  run: CommandResult;
+  /** The last upstream error of the apt proxy, if any: names the mirror trouble behind an apt failure. */
+  proxyTrouble?: string;
+}
+
+export async function runGuestJob(
+  ctx: StageContext,
+  stage: StageName,
+  job: {
+    /** The script's name in the share and its text. */
+    script: { name: string; text: string };
+    /** Files put into the share before it runs: share name -> host file. */
+    inputs: Record<string, string>;
+    /** Arguments after the proxy URL. */
+    args: string[];
+    timeoutSeconds: number;
+    what: string;
+  },
+): Promise<GuestJob> {
+  const { config, deps, results, progress, log } = ctx;
+  const booted = results.boot;
+  if (!booted) throw new StageError(stage, 'there is no booted VM');
+  const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
+  try {
+    const port = await proxy.start();
+    progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port} (10.0.2.2:${port} in the guest)`);
+    const session = await GuestSession.shared(booted.vm, {
+      password: config.password,
+      shareDir: booted.shareDir,
+      signal: ctx.signal,
+      progress,
+    });
+    for (const [name, file] of Object.entries(job.inputs)) session.put(name, { file });
+    session.put(job.script.name, { content: job.script.text }, 0o755);
+    const run = await session.run(commandLine(['sh', `./${job.script.name}`, `http://10.0.2.2:${port}/`, ...job.args]), {
+      timeoutSeconds: job.timeoutSeconds,
+      what: job.what,
+      onOutput: (line) => {
+        log.line(line);
+        // Our scripts' milestones, and autopkgtest's own ("autopkgtest [12:00:01]: test pass: [-----").
+        if (/^(debian-vm-ci: |autopkgtest \[)/.test(line)) progress(line.replace(/^debian-vm-ci: /, ''));
+      },
+    });
+    return { session, run, proxyTrouble: proxy.stats.errors.at(-1) };
+  } catch (e) {
+    if (e instanceof StageError) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    throw new StageError(
+      stage,
+      e instanceof GuestSessionError ? message : `running ${job.what} in the guest failed: ${message}`,
+      'infrastructure',
+      booted.vm.watcher.tail(20),
+    );
+  } finally {
+    await proxy.stop();
+  }
+}
