@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BUILD_SCRIPT,
+  BUILD_USER,
+  CLEAN_PATH,
+  FAILED_PREFIX,
+  MILESTONE_PREFIX,
   buildArgv,
   buildEnvDir,
   buildEnvKey,
@@ -168,6 +172,11 @@ describe('build script and environment', () => {
     expect(BUILD_SCRIPT).toContain('apt-get build-dep --yes --no-install-recommends ./');
     expect(BUILD_SCRIPT).toContain('runuser -u builder -- env -i PATH=');
     expect(BUILD_SCRIPT).toContain('dpkg-buildpackage --no-sign --build=binary');
+    // The script is a file of its own; its prefixes, user and PATH are the ones the TypeScript side uses.
+    expect(BUILD_SCRIPT).toContain(`milestone() { echo "${MILESTONE_PREFIX}$*"; }`);
+    expect(BUILD_SCRIPT).toContain(`fail() { echo "${FAILED_PREFIX}$*"; exit 1; }`);
+    expect(BUILD_SCRIPT).toContain(`runuser -u ${BUILD_USER} -- env -i PATH=${CLEAN_PATH} HOME=/home/${BUILD_USER} `);
+    expect(BUILD_SCRIPT).toContain(`chown -R ${BUILD_USER}: /build`);
   });
 
   it('passes nothing of the runner but proxies: a clean PATH, locale and the switches', () => {

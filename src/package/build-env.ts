@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyringArgs, validityAptopts } from '../host/mirror.js';
 import { isoWeek } from '../iso-week.js';
@@ -149,52 +149,10 @@ export function buildArgv(opts: {
 export const MILESTONE_PREFIX = 'debian-vm-ci: ';
 export const FAILED_PREFIX = 'debian-vm-ci: FAILED: ';
 
-const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/**
- * Runs as root inside the throwaway chroot. Build dependencies come from debian/control through
- * apt's own resolver (Build-Depends, -Arch and -Indep); the build runs as an unprivileged user with
- * an environment reduced to a clean PATH and locale, so nothing of the runner leaks in.
- * noautodbgsym: -dbgsym packages are not wanted for testing, and the install stage takes every .deb.
- * DVC_LINTIAN=1 also runs lintian there.
- */
-export const BUILD_SCRIPT = `#!/bin/sh
-set -eu
-export DEBIAN_FRONTEND=noninteractive
-milestone() { echo "${MILESTONE_PREFIX}$*"; }
-fail() { echo "${FAILED_PREFIX}$*"; exit 1; }
-as_builder() {
-  runuser -u ${BUILD_USER} -- env -i PATH=${CLEAN_PATH} HOME=/home/${BUILD_USER} LC_ALL=C.UTF-8 \\
-    DEB_BUILD_OPTIONS="parallel=$(nproc) noautodbgsym" "$@"
-}
-
-cd /build/source
-milestone "installing build dependencies"
-apt-get build-dep --yes --no-install-recommends ./ || fail "installing the build dependencies (apt-get build-dep) exited with status $?"
-chown -R ${BUILD_USER}: /build
-
-milestone "running dpkg-buildpackage --build=binary"
-as_builder dpkg-buildpackage --no-sign --build=binary || fail "dpkg-buildpackage exited with status $?"
-
-mkdir /build/out
-for f in /build/*.deb /build/*.udeb /build/*.changes /build/*.buildinfo; do
-  if [ -e "$f" ]; then mv "$f" /build/out/; fi
-done
-
-if [ "\${DVC_LINTIAN:-0}" = 1 ]; then
-  milestone "installing lintian"
-  apt-get install --yes --no-install-recommends lintian || fail "installing lintian exited with status $?"
-  milestone "running lintian"
-  status=0
-  as_builder lintian --display-info --pedantic /build/out/*.changes > /build/lintian.txt || status=$?
-  cat /build/lintian.txt
-  mv /build/lintian.txt /build/out/lintian.txt
-  echo "$status" > /build/out/lintian.status
-fi
-# uid 0 in the namespace is the caller outside it: the results come out owned by the caller.
-chown -R 0:0 /build/out
-milestone "build finished"
-`;
+/** The build script (src/package/build.sh): runs as root inside the throwaway chroot; see its header. */
+export const BUILD_SCRIPT = readFileSync(new URL('./build.sh', import.meta.url), 'utf8');
 
 /** The environment of mmdebstrap and so of the build script: nothing of the runner's but a proxy. */
 export function buildEnvironment(host: NodeJS.ProcessEnv, opts: { lintian: boolean; tmpdir: string }): NodeJS.ProcessEnv {
