@@ -1,16 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { parseConfig } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
-import { grmlBootAppend, grmlPackageList, INSTALL_JOB, jobParams } from '../src/install/builder-install.js';
+import { grmlBootAppend, grmlPackageList, INSTALL_JOB, jobParams, takeBuilderImage } from '../src/install/builder-install.js';
 
 const project = mkdtempSync(join(tmpdir(), 'dvc-install-job-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
-afterAll(() => rmSync(project, { recursive: true, force: true }));
+const dirsToRemove: string[] = [];
+afterAll(() => {
+  rmSync(project, { recursive: true, force: true });
+  for (const d of dirsToRemove) rmSync(d, { recursive: true, force: true });
+});
 
 const ctx = parseContext(project);
 
@@ -125,5 +129,47 @@ describe('the grml-debootstrap command line (job.sh run with stand-ins)', () => 
     const args = grmlArgsOf({ 'check-valid-until': 'false' });
     expect(args[args.indexOf('--debopt') + 1]).toMatch(/^--aptopt=\S+valid-until$/);
     expect(args).not.toContain('--nokernel');
+  });
+});
+
+describe('taking the image from the builder (its job directory is untrusted)', () => {
+  const setup = () => {
+    const d = mkdtempSync(join(tmpdir(), 'dvc-take-image-'));
+    dirsToRemove.push(d);
+    mkdirSync(join(d, 'job'));
+    writeFileSync(join(d, 'export.img'), Buffer.alloc(4096, 1));
+    return { d, job: join(d, 'job'), exportFile: join(d, 'export.img'), image: join(d, 'qemu.img') };
+  };
+
+  it('cuts the export disk to the size the job wrote', () => {
+    const { job, exportFile, image } = setup();
+    writeFileSync(join(job, 'qemu.img.size'), '1024\n');
+    takeBuilderImage(job, exportFile, image, 'grml-debootstrap');
+    expect(statSync(image).size).toBe(1024);
+  });
+
+  it.each([['-1'], ['1e9'], ['99999'], ['0'], ['4096; rm -rf /']])('refuses the size %j', (size) => {
+    const { job, exportFile, image } = setup();
+    writeFileSync(join(job, 'qemu.img.size'), size);
+    expect(() => takeBuilderImage(job, exportFile, image, 'grml-debootstrap')).toThrow(/an image size that is not one/);
+    expect(existsSync(image)).toBe(false);
+  });
+
+  it('never takes a qemu.img that is a link the builder planted, nor a size file that is one', () => {
+    const { d, job, exportFile, image } = setup();
+    writeFileSync(join(d, 'host-secret'), 'host only');
+    symlinkSync(join(d, 'host-secret'), join(job, 'qemu.img'));
+    expect(() => takeBuilderImage(job, exportFile, image, 'command')).toThrow(/something other than a regular file/);
+    expect(existsSync(image)).toBe(false);
+    writeFileSync(join(d, 'size'), '100');
+    symlinkSync(join(d, 'size'), join(job, 'qemu.img.size'));
+    expect(() => takeBuilderImage(job, exportFile, image, 'command')).toThrow(/something other than a regular file/);
+  });
+
+  it('takes a regular qemu.img from the job directory (UML)', () => {
+    const { job, exportFile, image } = setup();
+    writeFileSync(join(job, 'qemu.img'), 'disk');
+    takeBuilderImage(job, exportFile, image, 'command');
+    expect(readFileSync(image, 'utf8')).toBe('disk');
   });
 });

@@ -1,15 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
@@ -24,6 +14,7 @@ import { isoWeek } from '../iso-week.js';
 import { cleanConsoleLine } from '../vm/console.js';
 import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER, UML_LAUNCHER } from './recipe.js';
+import { readGuestFile } from '../vm/guest-file.js';
 
 export const UML_KERNEL = '/usr/bin/linux.uml';
 export const SLIRP_HELPER = '/usr/bin/libslirp-helper';
@@ -395,14 +386,21 @@ export async function runBuilderJob(
     ctx.signal.removeEventListener('abort', onAbort);
     if (timedOut) throw new StageError('install', `the builder did not finish within install-timeout (${job.timeoutSeconds}s)`);
     if (ctx.signal.aborted) throw new StageError('install', 'cancelled');
-    const exitFile = join(job.jobDir, 'exit-code');
-    if (!existsSync(exitFile)) {
+    // Written by the builder (untrusted: the project's installer ran there as root): a regular file with a number.
+    const exitText = readGuestFile(join(job.jobDir, 'exit-code'), 16)?.toString('utf8').trim();
+    if (exitText === undefined) {
       throw new StageError(
         'install',
         `the ${BACKEND_LABEL[backend]} builder stopped (status ${code}) before its job finished; see logs/install.log`,
       );
     }
-    return Number(readFileSync(exitFile, 'utf8').trim());
+    if (!/^\d{1,3}$/.test(exitText)) {
+      throw new StageError(
+        'install',
+        `the builder's job left an exit status that is not one: ${JSON.stringify(exitText.slice(0, 20))}`,
+      );
+    }
+    return Number(exitText);
   } finally {
     if (runDir !== work) {
       rmSync(runDir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { readGuestFile } from '../vm/guest-file.js';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageContext } from '../context.js';
@@ -109,7 +110,8 @@ export async function installWithBuilder(
       opts.work,
     );
     const seconds = Math.round((performance.now() - t0) / 1000);
-    const jobLog = existsSync(join(jobDir, 'job.log')) ? readFileSync(join(jobDir, 'job.log'), 'utf8') : '';
+    // The job directory is written by the builder, where the project's installer ran as root: read as untrusted.
+    const jobLog = readGuestFile(join(jobDir, 'job.log'))?.toString('utf8') ?? '';
     if (status !== 0) {
       const lines = tail(deps.reporter.redact(jobLog), 30);
       const expired = expiredIndex(jobLog);
@@ -127,21 +129,12 @@ export async function installWithBuilder(
         lines,
       );
     }
-    const sizeFile = join(jobDir, 'qemu.img.size');
     mkdirSync(paths.image, { recursive: true });
-    if (existsSync(sizeFile)) {
-      truncateSync(exportFile, Number(readFileSync(sizeFile, 'utf8').trim()));
-      renameSync(exportFile, paths.imageFile);
-    } else if (existsSync(join(jobDir, 'qemu.img'))) {
-      renameSync(join(jobDir, 'qemu.img'), paths.imageFile);
-    } else {
-      throw new StageError('install', `${config.installer} reported success but produced no image`, 'test');
-    }
+    takeBuilderImage(jobDir, exportFile, paths.imageFile, config.installer);
     // The package list grml-debootstrap installed, for the reports (written by the guest: a regular file only).
     const listed = join(jobDir, 'installer-packages');
-    if (existsSync(listed) && lstatSync(listed).isFile() && lstatSync(listed).size < 1024 ** 2) {
-      copyFileSync(listed, join(paths.logs, 'installer-packages.txt'));
-    }
+    const packageList = readGuestFile(listed, 1024 ** 2);
+    if (packageList) writeFileSync(join(paths.logs, 'installer-packages.txt'), packageList);
     const profile = config.installer === 'grml-debootstrap' ? ` (install-profile: ${config.installProfile})` : '';
     return {
       boot: { kind: 'disk' },
@@ -151,5 +144,34 @@ export async function installWithBuilder(
   } finally {
     await deps.exec.run(['rm', '-rf', '--one-file-system', jobDir], { stage: 'install', check: false });
     deps.resources.remove(jobId);
+  }
+}
+
+/**
+ * Moves the image the builder's job made to `imageFile`: from the export disk, cut to the size the job wrote
+ * (QEMU), or the job directory's qemu.img (UML's hostfs). The job directory is the builder's, where the project's
+ * installer ran as root: the size must be a number no larger than the disk, and qemu.img a regular file.
+ */
+export function takeBuilderImage(jobDir: string, exportFile: string, imageFile: string, installer: string): void {
+  const sizeText = readGuestFile(join(jobDir, 'qemu.img.size'), 32)?.toString('utf8').trim();
+  const inJobDir = join(jobDir, 'qemu.img');
+  if (sizeText !== undefined) {
+    // The size the job wrote to the export disk: a number, and no more than the disk holds.
+    const size = /^\d{1,16}$/.test(sizeText) ? Number(sizeText) : NaN;
+    if (!(size > 0 && size <= lstatSync(exportFile).size)) {
+      throw new StageError(
+        'install',
+        `the builder reported an image size that is not one: ${JSON.stringify(sizeText.slice(0, 40))}`,
+      );
+    }
+    truncateSync(exportFile, size);
+    renameSync(exportFile, imageFile);
+  } else if (existsSync(inJobDir) && lstatSync(inJobDir).isFile()) {
+    // A regular file, never a link the builder planted (renamed, it would point QEMU and publish at a host file).
+    renameSync(inJobDir, imageFile);
+  } else if (existsSync(inJobDir)) {
+    throw new StageError('install', `the builder left qemu.img as something other than a regular file`);
+  } else {
+    throw new StageError('install', `${installer} reported success but produced no image`, 'test');
   }
 }

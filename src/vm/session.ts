@@ -8,11 +8,13 @@
  * guest is untrusted: what it wrote is read only from regular files (never through a link) up to a size.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { shellQuote } from '../host/shell.js';
 import type { GuestVm } from './guest.js';
+import { GuestFileFollower, readGuestFile } from './guest-file.js';
+
+export { GuestFileFollower, readGuestFile } from './guest-file.js';
 
 /** The 9p mount tag of the share, and where the session mounts it in the guest. */
 export const SHARE_TAG = 'dvc';
@@ -52,9 +54,6 @@ export const GUEST_DIAGNOSTICS: readonly [string, string][] = [
   ],
 ];
 
-/** Each file the guest writes is read up to this size; the rest is cut and said so. */
-const MAX_GUEST_FILE = 16 * 1024 * 1024;
-
 export interface CommandResult {
   exitCode: number;
   stdout: string;
@@ -67,78 +66,6 @@ export class GuestSessionError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'GuestSessionError';
-  }
-}
-
-/**
- * Reads a file the guest wrote: only a regular file, never through a symbolic link (O_NOFOLLOW), at
- * most `max` bytes. undefined when it is missing or not a regular file.
- */
-export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return undefined;
-    const size = Math.min(st.size, max);
-    const buf = Buffer.alloc(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    const data = buf.subarray(0, got);
-    return st.size > max ? Buffer.concat([data, Buffer.from(`\n[cut at ${max} bytes of ${st.size}]\n`)]) : data;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Follows a file the guest appends to: each poll reads what was added (a regular file only, never through a
- * link) and hands on the complete lines; at most MAX_GUEST_FILE bytes in all.
- */
-export class GuestFileFollower {
-  private offset = 0;
-  private rest = '';
-  /** A character split across two polls is decoded whole. */
-  private readonly decoder = new StringDecoder('utf8');
-
-  constructor(
-    private readonly path: string,
-    private readonly onLine: (line: string) => void,
-  ) {}
-
-  poll(final = false): void {
-    if (this.offset < MAX_GUEST_FILE) {
-      let fd: number | undefined;
-      try {
-        fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-        const st = fstatSync(fd);
-        if (st.isFile() && st.size > this.offset) {
-          const buf = Buffer.alloc(Math.min(st.size, MAX_GUEST_FILE) - this.offset);
-          const got = readSync(fd, buf, 0, buf.length, this.offset);
-          this.offset += got;
-          this.rest += this.decoder.write(buf.subarray(0, got));
-        }
-      } catch {
-        // not there yet, or not a regular file: nothing to follow
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-    }
-    const lines = this.rest.split(/\r?\n/);
-    this.rest = lines.pop() ?? '';
-    if (final && this.rest) {
-      lines.push(this.rest);
-      this.rest = '';
-    }
-    for (const l of lines) this.onLine(l.slice(0, 4096));
   }
 }
 

@@ -1,0 +1,81 @@
+/**
+ * Reading what an untrusted guest wrote into a directory the host shares with it (the test VM's 9p share, the
+ * builder VM's job directory): regular files only, never through a symbolic link, up to a size.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+
+/** Each file the guest writes is read up to this size; the rest is cut and said so. */
+export const MAX_GUEST_FILE = 16 * 1024 * 1024;
+
+/**
+ * Reads a file the guest wrote: only a regular file, never through a symbolic link (O_NOFOLLOW), at
+ * most `max` bytes. undefined when it is missing or not a regular file.
+ */
+export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const size = Math.min(st.size, max);
+    const buf = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    const data = buf.subarray(0, got);
+    return st.size > max ? Buffer.concat([data, Buffer.from(`\n[cut at ${max} bytes of ${st.size}]\n`)]) : data;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Follows a file the guest appends to: each poll reads what was added (a regular file only, never through a
+ * link) and hands on the complete lines; at most MAX_GUEST_FILE bytes in all.
+ */
+export class GuestFileFollower {
+  private offset = 0;
+  private rest = '';
+  /** A character split across two polls is decoded whole. */
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(
+    private readonly path: string,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  poll(final = false): void {
+    if (this.offset < MAX_GUEST_FILE) {
+      let fd: number | undefined;
+      try {
+        fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        const st = fstatSync(fd);
+        if (st.isFile() && st.size > this.offset) {
+          const buf = Buffer.alloc(Math.min(st.size, MAX_GUEST_FILE) - this.offset);
+          const got = readSync(fd, buf, 0, buf.length, this.offset);
+          this.offset += got;
+          this.rest += this.decoder.write(buf.subarray(0, got));
+        }
+      } catch {
+        // not there yet, or not a regular file: nothing to follow
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    }
+    const lines = this.rest.split(/\r?\n/);
+    this.rest = lines.pop() ?? '';
+    if (final && this.rest) {
+      lines.push(this.rest);
+      this.rest = '';
+    }
+    for (const l of lines) this.onLine(l.slice(0, 4096));
+  }
+}
