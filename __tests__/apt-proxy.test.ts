@@ -4,14 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AptProxy, cachePath } from '../src/host/apt-proxy.js';
+import { AptProxy, cachePath, isLocalAddress } from '../src/host/apt-proxy.js';
 
 /* The proxy between the installers (and guests, through 10.0.2.2) and the mirror: a real HTTP server plays the mirror. */
 const root = mkdtempSync(join(tmpdir(), 'dvc-apt-proxy-test-'));
 let mirror: Server;
 let mirrorPort = 0;
 let served = 0;
-const proxy = new AptProxy(join(root, 'cache'));
+// The test's mirror listens on 127.0.0.1: that is the configured mirror, the one local host allowed.
+const proxy = AptProxy.forMirror(join(root, 'cache'), 'http://127.0.0.1/debian');
 let port = 0;
 
 beforeAll(async () => {
@@ -69,5 +70,45 @@ describe('the apt proxy', () => {
     expect(cachePath('/c', new URL('http://m/debian/pool/a%00b.deb'))).toBeUndefined();
     expect(cachePath('/c', new URL('http://m/debian/pool/%zz.deb'))).toBeUndefined();
     expect(cachePath('/c', new URL('http://m:80/debian/pool/a.deb'))).toBe('/c/m/debian/pool/a.deb');
+  });
+});
+
+describe('the apt proxy is no open relay for the guest', () => {
+  it('knows loopback, unspecified and link-local addresses (the metadata service among them)', () => {
+    for (const a of ['127.0.0.1', '127.5.6.7', '0.0.0.0', '169.254.169.254', '::1', '::', 'fe80::1', '::ffff:127.0.0.1'])
+      expect(isLocalAddress(a), a).toBe(true);
+    for (const a of ['10.0.2.2', '192.168.1.1', '203.0.113.80', '2001:db8::1', '::ffff:10.1.2.3'])
+      expect(isLocalAddress(a), a).toBe(false);
+  });
+
+  it('refuses local destinations other than the mirror: by address, by name, and through CONNECT', async () => {
+    const strict = AptProxy.forMirror(join(root, 'cache-strict'), 'http://mirror.invalid/debian');
+    const p = await strict.start();
+    try {
+      const via = (path: string, method = 'GET'): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: p, method, path }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('connect', (res, socket) => {
+            socket.destroy();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const before = served;
+      expect(await via(`http://127.0.0.1:${mirrorPort}/debian/dists/x/Release`)).toBe(403);
+      expect(await via(`http://[::1]:${mirrorPort}/`)).toBe(403);
+      expect(await via(`http://169.254.169.254/latest/meta-data/`)).toBe(403);
+      // A name that resolves to loopback: refused at lookup, answered 502 with the reason in the stats.
+      expect(await via(`http://localhost:${mirrorPort}/debian/dists/x/Release`)).toBe(502);
+      expect(strict.stats.errors.at(-1)).toMatch(/EDVCLOCAL/);
+      expect(await via(`127.0.0.1:${mirrorPort}`, 'CONNECT')).toBe(403);
+      expect(served).toBe(before);
+    } finally {
+      await strict.stop();
+    }
   });
 });

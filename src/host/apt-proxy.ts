@@ -1,6 +1,7 @@
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { connect, isIP, type AddressInfo, type LookupFunction, type Socket } from 'node:net';
 import { dirname, join, normalize } from 'node:path';
 
 export interface AptProxyStats {
@@ -31,6 +32,22 @@ export function cachePath(root: string, url: URL): string | undefined {
   return join(root, rel);
 }
 
+/**
+ * Loopback, unspecified and link-local addresses: the runner's own services and the cloud's metadata service
+ * (169.254.169.254). The proxy serves guests and the installers run in them, which are untrusted: it does not
+ * connect there, except to the hosts it is told are the mirror.
+ */
+export function isLocalAddress(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  if (isIP(a) === 4) return /^(127|0)\./.test(a) || a.startsWith('169.254.');
+  return a === '::1' || a === '::' || /^fe[89ab][0-9a-f]:/.test(a);
+}
+
+export interface AptProxyOptions {
+  /** Host names (or addresses) that may be local: the configured mirror's host, when it is one. */
+  allowLocal?: readonly string[];
+}
+
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -53,7 +70,47 @@ export class AptProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly root: string) {}
+  private readonly allowLocal: Set<string>;
+
+  constructor(
+    private readonly root: string,
+    opts: AptProxyOptions = {},
+  ) {
+    this.allowLocal = new Set((opts.allowLocal ?? []).map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
+  }
+
+  /** The run's proxy: only the configured mirror's host may be a local one. */
+  static forMirror(root: string, mirror: string): AptProxy {
+    let host: string | undefined;
+    try {
+      host = mirror ? new URL(mirror).hostname : undefined;
+    } catch {
+      host = undefined;
+    }
+    return new AptProxy(root, { allowLocal: host ? [host] : [] });
+  }
+
+  /** Why a connection to this host is refused, or undefined. IP literals are checked here, names at lookup. */
+  private refusal(hostname: string): string | undefined {
+    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+    if (this.allowLocal.has(h)) return undefined;
+    return isIP(h) && isLocalAddress(h) ? `${h} is a local address` : undefined;
+  }
+
+  /** dns.lookup, refusing names that resolve to a local address (unless they are the mirror's). */
+  private readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, options, (err, address: string | LookupAddress[], family?: number) => {
+      if (err) return callback(err, address as string, family);
+      const all = Array.isArray(address) ? address.map((a) => a.address) : [address];
+      const local = all.find(isLocalAddress);
+      if (local && !this.allowLocal.has(hostname.toLowerCase())) {
+        const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to a local address (${local}): not proxied`);
+        e.code = 'EDVCLOCAL';
+        return callback(e, address as string, family);
+      }
+      callback(null, address as string, family);
+    });
+  };
 
   get port(): number {
     return (this.server?.address() as AddressInfo | null)?.port ?? 0;
@@ -108,6 +165,12 @@ export class AptProxy {
         .end('debian-vm-ci apt proxy: send absolute http:// URLs (use it as an HTTP proxy)\n');
       return;
     }
+    const refused = this.refusal(url.hostname);
+    if (refused) {
+      this.noteError(`${url.origin}: refused, ${refused}`);
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`debian-vm-ci apt proxy: ${refused}: not proxied\n`);
+      return;
+    }
     const file = req.method === 'GET' && isImmutable(url.pathname) ? cachePath(this.root, url) : undefined;
     if (file && existsSync(file)) {
       const size = statSync(file).size;
@@ -121,7 +184,7 @@ export class AptProxy {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     headers.host = url.host;
-    const upstream = httpRequest(url, { method: req.method, headers, timeout: 60_000 }, (up) => {
+    const upstream = httpRequest(url, { method: req.method, headers, timeout: 60_000, lookup: this.lookup }, (up) => {
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
       res.writeHead(up.statusCode ?? 502, out);
@@ -163,8 +226,17 @@ export class AptProxy {
 
   private tunnel(req: IncomingMessage, client: Socket, head: Buffer): void {
     this.stats.requests += 1;
-    const [host, port] = (req.url ?? '').split(':');
-    const upstream = connect(Number(port) || 443, host, () => {
+    const target = req.url ?? '';
+    const cut = target.lastIndexOf(':');
+    const host = (cut > 0 ? target.slice(0, cut) : target).replace(/^\[|\]$/g, '');
+    const port = cut > 0 ? target.slice(cut + 1) : '';
+    const refused = this.refusal(host);
+    if (refused) {
+      this.noteError(`${target}: refused, ${refused}`);
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = connect({ port: Number(port) || 443, host, lookup: this.lookup }, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       upstream.write(head);
       upstream.pipe(client);

@@ -82,7 +82,7 @@ export const install: Stage<'install'> = {
     }
     checkFreeSpace(ctx);
     const work = scratchDir(ctx, 'install');
-    const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
+    const proxy = AptProxy.forMirror(join(deps.cacheDir, 'apt'), config.mirror);
     const port = await proxy.start();
     ctx.progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port}`);
     try {

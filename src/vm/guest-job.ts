@@ -34,7 +34,7 @@ export async function runGuestJob(
   const { config, deps, results, progress, log } = ctx;
   const booted = results.boot;
   if (!booted) throw new StageError(stage, 'there is no booted VM');
-  const proxy = new AptProxy(join(deps.cacheDir, 'apt'));
+  const proxy = AptProxy.forMirror(join(deps.cacheDir, 'apt'), config.mirror);
   try {
     const port = await proxy.start();
     progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port} (10.0.2.2:${port} in the guest)`);
