@@ -85,9 +85,15 @@ if [ "$ok" = 1 ]; then
   # shellcheck disable=SC2086 # a list of package names
   step remove "remove:$pkgs" apt-get remove -y -q $pkgs || ok=0
 fi
+# apt cannot purge what only a local .deb provided once it is removed ("Unable to locate package", measured):
+# dpkg purges the packages, apt then purges what they pulled in.
+# shellcheck disable=SC2317 # called through step "$@"
+purge_all() {
+  dpkg --purge "$@" && apt-get autoremove --purge -y -q
+}
 if [ "$ok" = 1 ]; then
   # shellcheck disable=SC2086 # a list of package names
-  step purge "purge, with what they pulled in:$pkgs" apt-get purge -y -q --autoremove $pkgs || ok=0
+  step purge "purge, with what they pulled in:$pkgs" purge_all $pkgs || ok=0
 fi
 
 snapshot > "$work/after"
