@@ -10,7 +10,7 @@ const esc = (s) => flat(s).replace(/\|/g, '\\|');
 const ticks = (s) => (s.match(/`/g) ?? []).length;
 
 // The first sentence, cut at a word to about `max` characters, never inside a `code span`.
-const brief = (s, max = 120) => {
+const brief = (s, max = 96) => {
   const text = flat(s);
   const first = text.match(/^.*?[.!?](?=\s|$)/)?.[0] ?? text;
   if (first.length <= max) return first;
@@ -45,11 +45,16 @@ const outputs = [
 ];
 const defaultOf = (v) => (v.default === '' ? '' : `\`${esc(v.default)}\``);
 // A default too long for the compact table (goss-download-url's URL) is only linked there.
-const compactDefault = (k, v) => (flat(v.default).length > 40 ? `[docs/inputs.md](docs/inputs.md#${k})` : defaultOf(v));
+// A reference link keeps the column narrow: every row is padded to the widest cell.
+const isLong = (v) => flat(v.default).length > 40;
+const longOnes = inputs.filter(([, v]) => isLong(v)).map(([k]) => k);
+const compactDefault = (k, v) => (isLong(v) ? `[long][d${longOnes.indexOf(k) + 1}]` : defaultOf(v));
 const compact = [
   '| input | default | description |',
   '| --- | --- | --- |',
   ...inputs.map(([k, v]) => `| \`${k}\` | ${compactDefault(k, v)} | ${esc(brief(v.description))} |`),
+  '',
+  ...longOnes.map((k, i) => `[d${i + 1}]: docs/inputs.md#${k}`),
   '',
   ...outputs,
 ];
