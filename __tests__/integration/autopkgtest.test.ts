@@ -41,8 +41,10 @@ describe('the lifecycle and autopkgtest stages', () => {
       error: string;
       autopkgtest: Record<string, number>;
       lifecycle: Record<string, unknown>;
-      stages: { name: string; status: string }[];
+      stages: { name: string; status: string; seconds: number }[];
     };
+    // The figures of the note: what each stage took here.
+    console.log(`autopkgtest fixture run: ${result.stages.map((s) => `${s.name} ${s.seconds}s`).join(', ')}`);
     expect(result.failureKind).toBe('test');
     // The first failure is the run's error; a test failure in one guest stage does not stop the next.
     expect(result.error).toMatch(/^lifecycle: the life cycle of dvc-dep8 failed: 2 path\(s\) left behind after the purge/);
