@@ -170,7 +170,8 @@ async function runStage(
 async function powerOffGuest(ctx: StageContext): Promise<void> {
   const vm = ctx.results.boot?.vm;
   const session = vm && GuestSession.existing(vm);
-  if (!session) return;
+  // A cancelled run does not wait for the guest: the pipeline's end stops QEMU at once.
+  if (!session || ctx.signal.aborted) return;
   ctx.progress('powering the guest off');
   try {
     const code = await session.powerOff(ctx.results.accel?.accel === 'kvm' ? 60 : 180);

@@ -74,6 +74,7 @@ describe('the pipeline end to end', () => {
       'install:passed',
       'boot:passed',
       'validate:passed',
+      'lifecycle:skipped',
       'autopkgtest:skipped',
       'publish:passed',
     ]);
