@@ -4,14 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GuestVm } from '../src/vm/guest.js';
-import {
-  GUEST_DIAGNOSTICS,
-  GUEST_SHARE,
-  GuestFileFollower,
-  GuestSession,
-  GuestSessionError,
-  readGuestFile,
-} from '../src/vm/session.js';
+import { GuestFileFollower, readGuestFile } from '../src/vm/guest-file.js';
+import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError } from '../src/vm/session.js';
 
 /*
  * The session against a console that behaves like a Debian guest's serial console: getty, login, a root

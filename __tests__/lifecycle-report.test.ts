@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { RUN_IN_GUEST } from '../src/stages/lifecycle.js';
+import { GUEST_APT_PROXY_CONF } from '../src/vm/guest-job.js';
 import {
   lifecycleProblems,
   lifecycleToJUnit,
@@ -68,5 +70,11 @@ describe('the life cycle report', () => {
     expect(md).toContain('/srv/f49');
     expect(md).not.toContain('/srv/f50\n');
     expect(md).toContain('… 10 more in lifecycle/');
+  });
+});
+
+describe('the life cycle script', () => {
+  it("leaves the run's apt proxy configuration (written by runGuestJob) out of its path lists", () => {
+    expect(RUN_IN_GUEST).toContain(`-o -path ${GUEST_APT_PROXY_CONF} `);
   });
 });

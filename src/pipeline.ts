@@ -67,9 +67,9 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         writeReports(paths, config, records, results, started, deps, failed);
       }
       // The guest is powered off after the last stage that works in it; after an infrastructure failure none runs.
-      const lastGuestStage = (error: unknown): boolean =>
+      const lastGuestStage = (thrown: { error: unknown } | undefined): boolean =>
         stage.usesGuest === true &&
-        ((error !== undefined && !(error instanceof StageError && error.kind === 'test')) ||
+        ((thrown !== undefined && !(thrown.error instanceof StageError && thrown.error.kind === 'test')) ||
           signal.aborted ||
           !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
       const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches, lastGuestStage);
@@ -106,7 +106,7 @@ async function runStage(
   paths: OutputPaths,
   signal: AbortSignal,
   restoredCaches: readonly CacheRecord[],
-  lastGuestStage: (error: unknown) => boolean,
+  lastGuestStage: (thrown: { error: unknown } | undefined) => boolean,
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
   const ctx: StageContext = {
@@ -126,16 +126,16 @@ async function runStage(
   const seconds = (): number => Math.round((performance.now() - t0) / 100) / 10;
   try {
     const result = await deps.reporter.group(stage.name, async () => {
-      let error: unknown;
+      let thrown: { error: unknown } | undefined;
       try {
         const r = await stage.run(ctx);
         (results as Record<string, unknown>)[stage.name] = r;
         return r;
-      } catch (e) {
-        error = e ?? new Error('undefined thrown');
-        throw e;
+      } catch (error) {
+        thrown = { error };
+        throw error;
       } finally {
-        if (lastGuestStage(error)) await powerOffGuest(ctx);
+        if (lastGuestStage(thrown)) await powerOffGuest(ctx);
       }
     });
     const summary = (result as { summary?: string }).summary;

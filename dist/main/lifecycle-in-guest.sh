@@ -8,7 +8,8 @@
 #   5. a list of the files again: what is new and owned by no package was left behind; what is gone
 #      was removed by the packages' scripts
 #
-# Usage: lifecycle-in-guest.sh PROXY_URL      ("" for none)
+# Usage: lifecycle-in-guest.sh
+# apt already goes through the run's proxy (src/vm/guest-job.ts configures it before the script starts).
 # Input in the share: lifecycle-input.tar (debs/ the built packages).
 # Output in the share: lifecycle-out.steps (one line per step: name<TAB>exit status<TAB>what it did),
 # lifecycle-out.leftovers, lifecycle-out.missing (one path per line), lifecycle-out.script-errors
@@ -16,7 +17,6 @@
 # Exit status: 0 when every step ran (its verdicts are in the files), 100-102 when the set-up failed.
 set -u
 exec 2>&1
-proxy=$1
 work=/var/tmp/debian-vm-ci-lifecycle
 share=$PWD
 export DEBIAN_FRONTEND=noninteractive
@@ -24,9 +24,6 @@ say() { echo "debian-vm-ci: $*"; }
 
 rm -rf "$work"
 mkdir -p "$work"
-if [ -n "$proxy" ]; then
-  printf 'Acquire::http::Proxy "%s";\n' "$proxy" > /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy
-fi
 : > "$share/lifecycle-out.steps"
 : > "$share/lifecycle-out.script-errors"
 

@@ -4,8 +4,8 @@
 # server (the booted VM is the testbed; debian-vm-ci keeps its boot and console watching), against
 # the .deb files this run built.
 #
-# Usage: autopkgtest-in-guest.sh PROXY_URL TEST_TIMEOUT_SECONDS
-#   PROXY_URL  the run's apt proxy as the guest reaches it (http://10.0.2.2:PORT/), or "" for none
+# Usage: autopkgtest-in-guest.sh TEST_TIMEOUT_SECONDS
+# apt already goes through the run's proxy (src/vm/guest-job.ts configures it before the script starts).
 #
 # Input in the share: autopkgtest-input.tar (source/ the source tree, debs/ the built packages).
 # Output in the share, plain names only: autopkgtest-out.<file> for each regular file of autopkgtest's
@@ -14,8 +14,7 @@
 # Exit status: autopkgtest's own (0-20), or 100-103 when the set-up before it failed.
 set -u
 exec 2>&1
-proxy=$1
-test_timeout=$2
+test_timeout=$1
 work=/var/tmp/debian-vm-ci-autopkgtest
 export DEBIAN_FRONTEND=noninteractive
 
@@ -23,10 +22,6 @@ say() { echo "debian-vm-ci: $*"; }
 
 rm -rf "$work"
 mkdir -p "$work"
-if [ -n "$proxy" ]; then
-  # After mmdebstrap's and the installer's own apt configuration, so this one counts.
-  printf 'Acquire::http::Proxy "%s";\n' "$proxy" > /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy
-fi
 
 say "apt-get update"
 apt-get update -q || { say "FAILED: apt-get update exited with status $?"; exit 100; }

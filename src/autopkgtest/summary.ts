@@ -3,6 +3,7 @@
  * autopkgtest's adtlog.report as `%-20s %s`), its exit status explained, and the per-test results as JUnit and
  * Markdown. Pure functions; the stage in src/stages/autopkgtest.ts runs autopkgtest in the guest.
  */
+import { junitDocument } from '../reports/junit.js';
 import { xmlAttr, xmlText } from '../reports/xml.js';
 import { tableCell } from '../reports/markdown.js';
 
@@ -58,6 +59,13 @@ export interface AutopkgtestCounts {
   flaky: number;
 }
 
+/** "1 failed", "2 skipped", "1 flaky": the counts besides the passed ones that are not 0. */
+export function otherOutcomes(c: AutopkgtestCounts): string[] {
+  return [c.failed && `${c.failed} failed`, c.skipped && `${c.skipped} skipped`, c.flaky && `${c.flaky} flaky`].filter(
+    (s): s is string => Boolean(s),
+  );
+}
+
 export function countOutcomes(tests: readonly AutopkgtestTest[]): AutopkgtestCounts {
   const n = (o: AutopkgtestOutcome): number => tests.filter((t) => t.outcome === o).length;
   return { tests: tests.length, passed: n('passed'), failed: n('failed'), skipped: n('skipped'), flaky: n('flaky') };
@@ -83,12 +91,7 @@ export function autopkgtestExit(code: number): { kind: 'tests' | 'none-ran' | 'b
 /** One testsuite for the package's DEP-8 tests; flaky tests are reported as skipped with the reason, as they do not fail the run. */
 export function autopkgtestToJUnit(tests: readonly AutopkgtestTest[], suiteName: string, source: string): string {
   const c = countOutcomes(tests);
-  const counts = `tests="${c.tests}" failures="${c.failed}" errors="0" skipped="${c.skipped + c.flaky}"`;
-  const lines = [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="${xmlAttr(suiteName)}" ${counts}>`,
-    `  <testsuite name="${xmlAttr(suiteName)}" ${counts}>`,
-  ];
+  const lines: string[] = [];
   for (const t of tests) {
     const open = `    <testcase name="${xmlAttr(t.name)}" classname="autopkgtest.${xmlAttr(source)}"`;
     if (t.outcome === 'passed') lines.push(`${open}/>`);
@@ -103,8 +106,7 @@ export function autopkgtestToJUnit(tests: readonly AutopkgtestTest[], suiteName:
       lines.push(`${open}>`, `      <skipped message="${xmlAttr(why)}"/>`, '    </testcase>');
     }
   }
-  lines.push('  </testsuite>', '</testsuites>', '');
-  return lines.join('\n');
+  return junitDocument(suiteName, { tests: c.tests, failures: c.failed, skipped: c.skipped + c.flaky }, lines);
 }
 
 const MARK: Record<AutopkgtestOutcome, string> = { passed: '✅ pass', failed: '❌ fail', skipped: '⏭️ skip', flaky: '⚠️ flaky' };
@@ -115,7 +117,7 @@ export function autopkgtestToMarkdown(tests: readonly AutopkgtestTest[], heading
   const sorted = [...tests].sort((a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome));
   const c = countOutcomes(tests);
   const lines = [
-    `### ${heading}: ${c.passed}/${c.tests} passed${c.failed ? `, ${c.failed} failed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}${c.flaky ? `, ${c.flaky} flaky` : ''}`,
+    `### ${heading}: ${[`${c.passed}/${c.tests} passed`, ...otherOutcomes(c)].join(', ')}`,
     '',
     '| test | result | detail |',
     '| --- | --- | --- |',

@@ -4,6 +4,7 @@
  * and dpkg's lines about failed maintainer scripts. Pure functions; the stage is src/stages/lifecycle.ts.
  */
 import { tableCell } from '../reports/markdown.js';
+import { junitDocument } from '../reports/junit.js';
 import { xmlAttr, xmlText } from '../reports/xml.js';
 
 export interface LifecycleStep {
@@ -71,13 +72,7 @@ export function lifecycleToJUnit(report: LifecycleReport, suiteName: string, sou
       body: report.missing.join('\n'),
     });
   }
-  const failures = cases.filter((c) => c.failure).length;
-  const counts = `tests="${cases.length}" failures="${failures}" errors="0" skipped="0"`;
-  const lines = [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="${xmlAttr(suiteName)}" ${counts}>`,
-    `  <testsuite name="${xmlAttr(suiteName)}" ${counts}>`,
-  ];
+  const lines: string[] = [];
   for (const c of cases) {
     const open = `    <testcase name="${xmlAttr(c.name)}" classname="lifecycle.${xmlAttr(source)}"`;
     if (!c.failure) lines.push(`${open}/>`);
@@ -88,8 +83,8 @@ export function lifecycleToJUnit(report: LifecycleReport, suiteName: string, sou
         '    </testcase>',
       );
   }
-  lines.push('  </testsuite>', '</testsuites>', '');
-  return lines.join('\n');
+  const failures = cases.filter((c) => c.failure).length;
+  return junitDocument(suiteName, { tests: cases.length, failures, skipped: 0 }, lines);
 }
 
 /** A line inside a code block: the guest names its files, and a backtick line would end the block early. */

@@ -1,4 +1,5 @@
 import { stringify as toYaml } from 'yaml';
+import { junitDocument } from './junit.js';
 import { xmlAttr, xmlText } from './xml.js';
 
 /**
@@ -188,13 +189,7 @@ function firstLine(text: string): string {
 export function gossToJUnit(report: GossReport, options: { suiteName?: string; timestamp?: Date } = {}): string {
   const { summary } = report;
   const suite = options.suiteName ?? 'goss';
-  const counts = `tests="${summary.tests}" failures="${summary.failed}" errors="0" skipped="${summary.skipped}" time="${seconds(summary.durationSeconds)}"`;
-  const stamp = options.timestamp ? ` timestamp="${options.timestamp.toISOString().replace(/\.\d+Z$/, '')}"` : '';
-  const lines = [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="${xmlAttr(suite)}" ${counts}>`,
-    `  <testsuite name="${xmlAttr(suite)}" ${counts}${stamp}>`,
-  ];
+  const lines: string[] = [];
   for (const test of report.tests) {
     const open = `    <testcase name="${xmlAttr(gossTestName(test))}" classname="goss.${xmlAttr(test.resourceType.toLowerCase())}" time="${seconds(test.durationSeconds)}"`;
     if (test.outcome === 'passed') {
@@ -219,8 +214,12 @@ export function gossToJUnit(report: GossReport, options: { suiteName?: string; t
       );
     }
   }
-  lines.push('  </testsuite>', '</testsuites>', '');
-  return lines.join('\n');
+  return junitDocument(
+    suite,
+    { tests: summary.tests, failures: summary.failed, skipped: summary.skipped, seconds: summary.durationSeconds },
+    lines,
+    options.timestamp,
+  );
 }
 
 function seconds(value: number): string {

@@ -1,5 +1,6 @@
 import type { RunResult } from '../results.js';
 import { renderPublishMarkdown } from '../publish/markdown.js';
+import { otherOutcomes } from '../autopkgtest/summary.js';
 import { tableCell } from './markdown.js';
 
 const ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⏭️', 'not-run': '⏸️' };
@@ -25,9 +26,7 @@ export function renderRunSummary(result: RunResult): string {
     );
   if (result.autopkgtest) {
     const a = result.autopkgtest;
-    const more = [a.failed && `${a.failed} failed`, a.skipped && `${a.skipped} skipped`, a.flaky && `${a.flaky} flaky`].filter(
-      Boolean,
-    );
+    const more = otherOutcomes(a);
     facts.push(`autopkgtest **${a.passed}/${a.tests} passed**${more.length ? ` (${more.join(', ')})` : ''}`);
   }
   if (result.lifecycle) {

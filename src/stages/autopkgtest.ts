@@ -1,20 +1,20 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { autopkgtestControl, autopkgtestSkip } from '../config.js';
 import type { Stage } from '../context.js';
 import type { AutopkgtestResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { scratchDir } from '../host/scratch.js';
 import { findRepositoryRoot } from '../lint/discover.js';
-import { copySourceTree } from '../package/source-tree.js';
 import {
   autopkgtestExit,
   autopkgtestToJUnit,
   autopkgtestToMarkdown,
   countOutcomes,
+  otherOutcomes,
   parseAutopkgtestSummary,
 } from '../autopkgtest/summary.js';
-import { runGuestJob } from '../vm/guest-job.js';
+import { packGuestInput, runGuestJob } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
 export const RUN_IN_GUEST = readFileSync(new URL('../autopkgtest/autopkgtest-in-guest.sh', import.meta.url), 'utf8');
@@ -36,7 +36,7 @@ export const autopkgtest: Stage<'autopkgtest'> = {
   skipReason: (config, results) =>
     autopkgtestSkip(config) ?? (results.package ? undefined : 'no packages were built by this run'),
   async run(ctx) {
-    const { config, deps, results, paths, progress, log } = ctx;
+    const { config, deps, results, paths, progress } = ctx;
     const booted = results.boot;
     const built = results.package;
     if (!booted || !built) throw new StageError('autopkgtest', 'there is no booted VM or no built package to test');
@@ -44,11 +44,7 @@ export const autopkgtest: Stage<'autopkgtest'> = {
     const work = scratchDir(ctx, 'autopkgtest');
     try {
       // The input: the source tree (debian/tests and whatever the tests use) and the .deb files of this run.
-      copySourceTree(config.workingDirectory, join(work.path, 'source'), [config.outputDir, deps.cacheDir, work.path]);
-      mkdirSync(join(work.path, 'debs'));
-      for (const deb of built.debs) copyFileSync(deb, join(work.path, 'debs', basename(deb)));
-      const tarball = join(work.path, 'input.tar');
-      await deps.exec.run(['tar', '-c', '-f', tarball, '-C', work.path, 'source', 'debs'], { stage: 'autopkgtest', log });
+      const tarball = await packGuestInput(ctx, 'autopkgtest', work.path, { debs: built.debs, source: config.workingDirectory });
       progress(
         `autopkgtest of ${built.sourceName} ${built.version} with ${built.debs.length} built package(s), null server in the guest`,
       );
@@ -88,15 +84,7 @@ export const autopkgtest: Stage<'autopkgtest'> = {
       const version = /^debian-vm-ci: autopkgtest (\S+)$/m.exec(run.stdout)?.[1] ?? 'unknown';
       const result: AutopkgtestResult = {
         summary:
-          `${counts.passed}/${counts.tests} autopkgtests passed` +
-          [
-            counts.failed && `${counts.failed} failed`,
-            counts.skipped && `${counts.skipped} skipped`,
-            counts.flaky && `${counts.flaky} flaky`,
-          ]
-            .filter(Boolean)
-            .map((s) => `, ${s}`)
-            .join('') +
+          [`${counts.passed}/${counts.tests} autopkgtests passed`, ...otherOutcomes(counts)].join(', ') +
           ` (autopkgtest ${version}, exit ${run.exitCode})`,
         ...counts,
         tests: summary.tests,

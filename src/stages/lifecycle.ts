@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Stage } from '../context.js';
 import type { LifecycleResult } from '../results.js';
@@ -13,7 +13,7 @@ import {
   parseSteps,
   type LifecycleReport,
 } from '../lifecycle/report.js';
-import { runGuestJob } from '../vm/guest-job.js';
+import { packGuestInput, runGuestJob } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
 export const RUN_IN_GUEST = readFileSync(new URL('../lifecycle/lifecycle-in-guest.sh', import.meta.url), 'utf8');
@@ -38,15 +38,12 @@ export const lifecycle: Stage<'lifecycle'> = {
           ? undefined
           : 'no packages were built by this run',
   async run(ctx) {
-    const { config, deps, results, paths, progress, log } = ctx;
+    const { config, deps, results, paths, progress } = ctx;
     const built = results.package;
     if (!built) throw new StageError('lifecycle', 'there are no built packages');
     const work = scratchDir(ctx, 'lifecycle');
     try {
-      mkdirSync(join(work.path, 'debs'));
-      for (const deb of built.debs) copyFileSync(deb, join(work.path, 'debs', basename(deb)));
-      const tarball = join(work.path, 'input.tar');
-      await deps.exec.run(['tar', '-c', '-f', tarball, '-C', work.path, 'debs'], { stage: 'lifecycle', log });
+      const tarball = await packGuestInput(ctx, 'lifecycle', work.path, { debs: built.debs });
       progress(`life cycle of ${built.debs.map((d) => basename(d)).join(', ')} in the booted guest`);
       const { session, run, proxyTrouble } = await runGuestJob(ctx, 'lifecycle', {
         script: { name: 'lifecycle-run.sh', text: RUN_IN_GUEST },

@@ -3,11 +3,17 @@
  * autopkgtest and lifecycle stages do inside the VM. The script and its input travel through the share; its
  * output is followed into the stage log while it runs.
  */
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { copySourceTree } from '../package/source-tree.js';
 import type { StageContext, StageName } from '../context.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
+import { shellQuote } from '../host/shell.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from './session.js';
+
+/** Where the guest's apt learns of the run's proxy. */
+export const GUEST_APT_PROXY_CONF = '/etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy';
 
 export interface GuestJob {
   /** The session, for reading what the script left in the share. */
@@ -15,6 +21,28 @@ export interface GuestJob {
   run: CommandResult;
   /** The last upstream error of the apt proxy, if any: names the mirror trouble behind an apt failure. */
   proxyTrouble?: string;
+}
+
+/**
+ * The input tarball of a guest job, in `work`: `debs/` (the built packages) and, when given, `source/` (a copy of
+ * the project without .git, the output and cache directories).
+ */
+export async function packGuestInput(
+  ctx: StageContext,
+  stage: StageName,
+  work: string,
+  parts: { debs: readonly string[]; source?: string },
+): Promise<string> {
+  const names = ['debs'];
+  mkdirSync(join(work, 'debs'));
+  for (const deb of parts.debs) copyFileSync(deb, join(work, 'debs', basename(deb)));
+  if (parts.source) {
+    copySourceTree(parts.source, join(work, 'source'), [ctx.config.outputDir, ctx.deps.cacheDir, work]);
+    names.push('source');
+  }
+  const tarball = join(work, 'input.tar');
+  await ctx.deps.exec.run(['tar', '-c', '-f', tarball, '-C', work, ...names], { stage, log: ctx.log });
+  return tarball;
 }
 
 export async function runGuestJob(
@@ -25,7 +53,7 @@ export async function runGuestJob(
     script: { name: string; text: string };
     /** Files put into the share before it runs: share name -> host file. */
     inputs: Record<string, string>;
-    /** Arguments after the proxy URL. */
+    /** The script's arguments. */
     args: string[];
     timeoutSeconds: number;
     what: string;
@@ -46,7 +74,14 @@ export async function runGuestJob(
     });
     for (const [name, file] of Object.entries(job.inputs)) session.put(name, { file });
     session.put(job.script.name, { content: job.script.text }, 0o755);
-    const run = await session.run(commandLine(['sh', `./${job.script.name}`, `http://10.0.2.2:${port}/`, ...job.args]), {
+    // apt in the guest through the proxy, after mmdebstrap's and the installer's own configuration so this one
+    // counts; the lifecycle script leaves this file out of its path lists.
+    const proxyConf = `Acquire::http::Proxy "http://10.0.2.2:${port}/";`;
+    const command = [
+      `printf '%s\\n' ${shellQuote(proxyConf)} > ${GUEST_APT_PROXY_CONF}`,
+      commandLine(['sh', `./${job.script.name}`, ...job.args]),
+    ].join(' && ');
+    const run = await session.run(command, {
       timeoutSeconds: job.timeoutSeconds,
       what: job.what,
       onOutput: (line) => {

@@ -14,8 +14,6 @@ import { shellQuote } from '../host/shell.js';
 import type { GuestVm } from './guest.js';
 import { GuestFileFollower, readGuestFile } from './guest-file.js';
 
-export { GuestFileFollower, readGuestFile } from './guest-file.js';
-
 /** The 9p mount tag of the share, and where the session mounts it in the guest. */
 export const SHARE_TAG = 'dvc';
 export const GUEST_SHARE = '/run/debian-vm-ci';
