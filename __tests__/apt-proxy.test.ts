@@ -4,15 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AptProxy, cachePath, isLocalAddress } from '../src/host/apt-proxy.js';
+import { AptProxy, cachePath, isInternalAddress } from '../src/host/apt-proxy.js';
 
 /* The proxy between the installers (and guests, through 10.0.2.2) and the mirror: a real HTTP server plays the mirror. */
 const root = mkdtempSync(join(tmpdir(), 'dvc-apt-proxy-test-'));
 let mirror: Server;
 let mirrorPort = 0;
 let served = 0;
-// The test's mirror listens on 127.0.0.1: that is the configured mirror, the one local host allowed.
-const proxy = AptProxy.forMirror(join(root, 'cache'), 'http://127.0.0.1/debian');
+// The test's mirror listens on 127.0.0.1 (a random port): that is the configured mirror, the one internal host
+// and the one port besides 80 and 443 the proxy relays to.
+let proxy: AptProxy;
 let port = 0;
 
 beforeAll(async () => {
@@ -23,6 +24,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
   mirrorPort = (mirror.address() as AddressInfo).port;
+  proxy = AptProxy.forMirror(join(root, 'cache'), `http://127.0.0.1:${mirrorPort}/debian`);
   port = await proxy.start();
 });
 afterAll(async () => {
@@ -74,15 +76,35 @@ describe('the apt proxy', () => {
 });
 
 describe('the apt proxy is no open relay for the guest', () => {
-  it('knows loopback, unspecified and link-local addresses (the metadata service among them)', () => {
-    for (const a of ['127.0.0.1', '127.5.6.7', '0.0.0.0', '169.254.169.254', '::1', '::', 'fe80::1', '::ffff:127.0.0.1'])
-      expect(isLocalAddress(a), a).toBe(true);
-    for (const a of ['10.0.2.2', '192.168.1.1', '203.0.113.80', '2001:db8::1', '::ffff:10.1.2.3'])
-      expect(isLocalAddress(a), a).toBe(false);
+  it('knows the addresses of the runner and its network: loopback, link-local (the metadata service), private', () => {
+    for (const a of [
+      '127.0.0.1',
+      '127.5.6.7',
+      '0.0.0.0',
+      '169.254.169.254',
+      '10.0.2.2',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '224.0.0.1',
+      '255.255.255.255',
+      '::1',
+      '::',
+      'fe80::1',
+      'fd00::1',
+      'fc12::3',
+      'ff02::1',
+      '::ffff:127.0.0.1',
+      '::ffff:10.1.2.3',
+    ])
+      expect(isInternalAddress(a), a).toBe(true);
+    for (const a of ['203.0.113.80', '172.15.0.1', '172.32.0.1', '100.63.0.1', '192.169.0.1', '2001:db8::1', '::ffff:8.8.8.8'])
+      expect(isInternalAddress(a), a).toBe(false);
   });
 
-  it('refuses local destinations other than the mirror: by address, by name, and through CONNECT', async () => {
-    const strict = AptProxy.forMirror(join(root, 'cache-strict'), 'http://mirror.invalid/debian');
+  it('refuses internal destinations other than the mirror: by address, by name, and through CONNECT', async () => {
+    const strict = AptProxy.forMirror(join(root, 'cache-strict'), `http://mirror.invalid:${mirrorPort}/debian`);
     const p = await strict.start();
     try {
       const via = (path: string, method = 'GET'): Promise<number> =>
@@ -102,13 +124,49 @@ describe('the apt proxy is no open relay for the guest', () => {
       expect(await via(`http://127.0.0.1:${mirrorPort}/debian/dists/x/Release`)).toBe(403);
       expect(await via(`http://[::1]:${mirrorPort}/`)).toBe(403);
       expect(await via(`http://169.254.169.254/latest/meta-data/`)).toBe(403);
+      expect(await via(`http://10.1.2.3/debian/dists/x/Release`)).toBe(403);
+      expect(await via(`http://192.168.0.1/`)).toBe(403);
       // A name that resolves to loopback: refused at lookup, answered 502 with the reason in the stats.
       expect(await via(`http://localhost:${mirrorPort}/debian/dists/x/Release`)).toBe(502);
-      expect(strict.stats.errors.at(-1)).toMatch(/EDVCLOCAL/);
+      expect(strict.stats.errors.at(-1)).toMatch(/EDVCINTERNAL/);
       expect(await via(`127.0.0.1:${mirrorPort}`, 'CONNECT')).toBe(403);
+      expect(await via(`10.0.0.1:443`, 'CONNECT')).toBe(403);
       expect(served).toBe(before);
     } finally {
       await strict.stop();
+    }
+  });
+
+  it('relays only to the ports of HTTP, HTTPS and the mirror', async () => {
+    // No mirror configured (the installers' defaults): 80 and 443 only, whatever the host.
+    const open = AptProxy.forMirror(join(root, 'cache-ports'), '');
+    const p = await open.start();
+    try {
+      const via = (path: string, method = 'GET'): Promise<{ status: number; body: string }> =>
+        new Promise((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: p, method, path }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('connect', (res, socket) => {
+            socket.destroy();
+            resolve({ status: res.statusCode ?? 0, body: '' });
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const before = served;
+      const smtp = await via('http://mail.example.invalid:25/');
+      expect(smtp.status).toBe(403);
+      expect(smtp.body).toMatch(/port 25 is not an archive's \(80, 443\)/);
+      expect((await via('ssh.example.invalid:22', 'CONNECT')).status).toBe(403);
+      // The test mirror's own port is refused here: this proxy was not told it is the mirror.
+      expect((await via(`http://127.0.0.1:${mirrorPort}/debian/dists/x/Release`)).status).toBe(403);
+      expect(open.stats.errors.at(-1)).toMatch(/refused, port \d+ is not an archive's/);
+      expect(served).toBe(before);
+    } finally {
+      await open.stop();
     }
   });
 });

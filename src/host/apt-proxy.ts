@@ -33,19 +33,39 @@ export function cachePath(root: string, url: URL): string | undefined {
 }
 
 /**
- * Loopback, unspecified and link-local addresses: the runner's own services and the cloud's metadata service
- * (169.254.169.254). The proxy serves guests and the installers run in them, which are untrusted: it does not
- * connect there, except to the hosts it is told are the mirror.
+ * Addresses inside the runner or its network: loopback, unspecified, link-local (the cloud's metadata service,
+ * 169.254.169.254), private (10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), multicast and broadcast.
+ * The proxy serves guests and the installers run in them, which are untrusted: it does not connect there,
+ * except to the host it is told is the mirror (a mirror or apt cache on the local network is one).
  */
-export function isLocalAddress(address: string): boolean {
+export function isInternalAddress(address: string): boolean {
   const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
-  if (isIP(a) === 4) return /^(127|0)\./.test(a) || a.startsWith('169.254.');
-  return a === '::1' || a === '::' || /^fe[89ab][0-9a-f]:/.test(a);
+  if (isIP(a) === 4) {
+    const [x, y] = a.split('.').map(Number);
+    return (
+      x === 0 ||
+      x === 10 ||
+      x === 127 ||
+      x >= 224 ||
+      (x === 169 && y === 254) ||
+      (x === 172 && y >= 16 && y <= 31) ||
+      (x === 192 && y === 168) ||
+      (x === 100 && y >= 64 && y <= 127)
+    );
+  }
+  return a === '::1' || a === '::' || /^(fe[89ab][0-9a-f]|f[cd][0-9a-f]{2}|ff[0-9a-f]{2}):/.test(a);
 }
 
+/** Ports the proxy relays to: HTTP's and HTTPS's, and the mirror's own when its URL names one. */
+export const RELAYED_PORTS: readonly number[] = [80, 443];
+
 export interface AptProxyOptions {
-  /** Host names (or addresses) that may be local: the configured mirror's host, when it is one. */
-  allowLocal?: readonly string[];
+  /** The configured mirror: its host may be an internal one, its port is relayed. */
+  mirror?: { host: string; port: number };
+}
+
+function bareHost(host: string): string {
+  return host.toLowerCase().replace(/^\[|\]$/g, '');
 }
 
 const HOP_BY_HOP = new Set([
@@ -70,42 +90,45 @@ export class AptProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
-  private readonly allowLocal: Set<string>;
+  private readonly mirrorHost: string | undefined;
+  private readonly ports: Set<number>;
 
   constructor(
     private readonly root: string,
     opts: AptProxyOptions = {},
   ) {
-    this.allowLocal = new Set((opts.allowLocal ?? []).map((h) => h.toLowerCase().replace(/^\[|\]$/g, '')));
+    this.mirrorHost = opts.mirror ? bareHost(opts.mirror.host) : undefined;
+    this.ports = new Set([...RELAYED_PORTS, ...(opts.mirror ? [opts.mirror.port] : [])]);
   }
 
-  /** The run's proxy: only the configured mirror's host may be a local one. */
+  /** The run's proxy: the configured mirror's host may be an internal one, and its port is relayed. */
   static forMirror(root: string, mirror: string): AptProxy {
-    let host: string | undefined;
     try {
-      host = mirror ? new URL(mirror).hostname : undefined;
+      const url = new URL(mirror);
+      const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+      return new AptProxy(root, { mirror: { host: url.hostname, port } });
     } catch {
-      host = undefined;
+      return new AptProxy(root); // no mirror configured: the installers' defaults, public hosts
     }
-    return new AptProxy(root, { allowLocal: host ? [host] : [] });
   }
 
-  /** Why a connection to this host is refused, or undefined. IP literals are checked here, names at lookup. */
-  private refusal(hostname: string): string | undefined {
-    const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-    if (this.allowLocal.has(h)) return undefined;
-    return isIP(h) && isLocalAddress(h) ? `${h} is a local address` : undefined;
+  /** Why a connection to this host and port is refused, or undefined. IP literals are checked here, names at lookup. */
+  private refusal(hostname: string, port: number): string | undefined {
+    if (!this.ports.has(port)) return `port ${port} is not an archive's (${[...this.ports].join(', ')})`;
+    const h = bareHost(hostname);
+    if (h === this.mirrorHost) return undefined;
+    return isIP(h) && isInternalAddress(h) ? `${h} is an internal address` : undefined;
   }
 
-  /** dns.lookup, refusing names that resolve to a local address (unless they are the mirror's). */
+  /** dns.lookup, refusing names that resolve to an internal address (unless they are the mirror's). */
   private readonly lookup: LookupFunction = (hostname, options, callback) => {
     dnsLookup(hostname, options, (err, address: string | LookupAddress[], family?: number) => {
       if (err) return callback(err, address as string, family);
       const all = Array.isArray(address) ? address.map((a) => a.address) : [address];
-      const local = all.find(isLocalAddress);
-      if (local && !this.allowLocal.has(hostname.toLowerCase())) {
-        const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to a local address (${local}): not proxied`);
-        e.code = 'EDVCLOCAL';
+      const internal = all.find(isInternalAddress);
+      if (internal && bareHost(hostname) !== this.mirrorHost) {
+        const e: NodeJS.ErrnoException = new Error(`${hostname} resolves to an internal address (${internal}): not proxied`);
+        e.code = 'EDVCINTERNAL';
         return callback(e, address as string, family);
       }
       callback(null, address as string, family);
@@ -165,7 +188,7 @@ export class AptProxy {
         .end('debian-vm-ci apt proxy: send absolute http:// URLs (use it as an HTTP proxy)\n');
       return;
     }
-    const refused = this.refusal(url.hostname);
+    const refused = this.refusal(url.hostname, Number(url.port) || 80);
     if (refused) {
       this.noteError(`${url.origin}: refused, ${refused}`);
       res.writeHead(403, { 'content-type': 'text/plain' }).end(`debian-vm-ci apt proxy: ${refused}: not proxied\n`);
@@ -230,7 +253,7 @@ export class AptProxy {
     const cut = target.lastIndexOf(':');
     const host = (cut > 0 ? target.slice(0, cut) : target).replace(/^\[|\]$/g, '');
     const port = cut > 0 ? target.slice(cut + 1) : '';
-    const refused = this.refusal(host);
+    const refused = this.refusal(host, Number(port) || 443);
     if (refused) {
       this.noteError(`${target}: refused, ${refused}`);
       client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
