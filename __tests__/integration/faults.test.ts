@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliRun, stage } from '../support/cli-run.js';
-import { processesMentioning, scratchDirs } from '../support/leftovers.js';
+import { newScratchDirs, processesMentioning, scratchDirs } from '../support/leftovers.js';
 
 // Each case runs the real pipeline (mmdebstrap image, QEMU under TCG, goss in the guest), injects one
 // fault, and checks the diagnosis, the exit status, that reports are kept and that nothing is left behind.
@@ -37,7 +37,7 @@ function start(args: string[], profile: 'fast' | 'default' = 'fast'): CliRun {
 
 function nothingLeft(run: CliRun, before: string[]): void {
   expect(processesMentioning(run.outputDir)).toEqual([]);
-  expect(scratchDirs().filter((d) => !before.includes(d))).toEqual([]);
+  expect(newScratchDirs(before)).toEqual([]);
 }
 
 function gossfile(name: string, text: string): string {

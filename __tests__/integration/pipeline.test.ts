@@ -1,51 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { filesContaining, processesMentioning, scratchDirs } from '../support/leftovers.js';
+import { ROOT as root } from '../support/cli-run.js';
+import { runPipeline as runIn } from '../support/pipeline-run.js';
 import { umlRunsHere } from '../support/uml.js';
 
-// The whole pipeline through the bundled CLI, as users and the README run it: real shellcheck,
-// mmdebstrap, grml-debootstrap in the builder VM (QEMU/TCG here, User-Mode Linux for an install-command), QEMU (TCG here) and goss in the guest.
-const root = resolve(import.meta.dirname, '../..');
+// The whole pipeline through the bundled CLI, as users and the README run it: real shellcheck, mmdebstrap,
+// QEMU (TCG here), goss in the guest, User-Mode Linux for an install-command. grml-debootstrap end to end is
+// grml-debootstrap.test.ts (the long lane of vitest.config.ts).
 const work = mkdtempSync(join(tmpdir(), 'dvc-pipeline-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const PASSWORD = 'Pipeline-Test-Secret-7f3a';
-
-/**
- * spawnSync blocks the event loop, so vitest's own test timeout cannot fire during it: each run gets a
- * deadline, SIGTERM (the CLI then releases its VMs and mounts, which the checks below verify).
- */
-function runCli(
-  args: string[],
-  timeoutMinutes: number,
-): { status: number; out: string; result: Record<string, unknown>; dir: string } {
-  const dir = join(work, `out-${Math.random().toString(36).slice(2, 8)}`);
-  const before = scratchDirs();
-  const r = spawnSync(
-    process.execPath,
-    [join(root, 'dist/cli/index.js'), 'run', '--output-dir', dir, '--password', PASSWORD, ...args],
-    {
-      cwd: root,
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: timeoutMinutes * 60_000,
-      killSignal: 'SIGTERM',
-    },
-  );
-  const out = `${r.stdout}${r.stderr}`;
-  expect(r.error, `the CLI did not finish within ${timeoutMinutes} min:\n${out.slice(-3000)}`).toBeUndefined();
-  // Nothing left behind, whatever the verdict.
-  expect(processesMentioning(dir)).toEqual([]);
-  expect(scratchDirs().filter((d) => !before.includes(d))).toEqual([]);
-  expect(existsSync(join(dir, '.work')), 'the working files under the output dir').toBe(false);
-  // The root password never appears in the log or in any report.
-  expect(out).not.toContain(PASSWORD);
-  expect(filesContaining(dir, PASSWORD)).toEqual([]);
-  const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<string, unknown>;
-  return { status: r.status ?? -1, out, result, dir };
-}
+const runCli = (args: string[], timeoutMinutes: number): ReturnType<typeof runIn> => runIn(work, args, timeoutMinutes);
 
 type Stage = { name: string; status: string; error?: string };
 
@@ -110,51 +77,6 @@ describe('the pipeline end to end', () => {
     expect(spawnSync('debugfs', ['-R', 'ls /etc/dpkg/dpkg.cfg.d', image], { encoding: 'utf8' }).stdout).not.toContain(
       '99mmdebstrap',
     );
-  });
-
-  // install-profile: fast here. The default profile (grml-debootstrap's own list, kernel with headers and gcc,
-  // postfix, lvm2, mdadm, ...) reached only its kernel stage after 17 minutes of a CI run under TCG and did not
-  // finish within 60 on a busy machine: with it the suite would come close to CI's 90 minutes. Its command line is
-  // tested with the real job.sh in __tests__/install-job.test.ts; the GitHub workflow (KVM) runs it end to end.
-  it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
-    const { status, result, out, dir } = runCli(
-      [
-        '--working-directory',
-        'examples/hello',
-        '--lint',
-        'false',
-        '--build-package',
-        'false',
-        '--gossfile',
-        join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
-        '--install-profile',
-        'fast',
-        '--upload-image',
-        'never',
-      ],
-      // 21 min on the 2-core development machine, over 30 on a CI machine of the same kind (its install alone:
-      // 29 min): every process start costs 30-40 ms under TCG and the installer starts many thousands.
-      50,
-    );
-    expect(status, out.slice(-4000)).toBe(0);
-    expect(result.status).toBe('passed');
-    expect(out).toMatch(/grml-debootstrap 0\.\d+/);
-    const serial = readFileSync(join(dir, 'serial.log'), 'utf8');
-    // grml-debootstrap's GRUB writes to the VGA console only, and its kernel command line has quiet:
-    // the serial log starts at userspace (fsck of /dev/vda1) and ends at the login prompt.
-    expect(serial).toMatch(/\/dev\/vda1: clean/);
-    expect(serial).toMatch(/login: /);
-    expect((result.goss as { failures: number }).failures).toBe(0);
-    expect(out).toMatch(/install-profile: fast/);
-    // Everything the package list the job handed grml-debootstrap names is installed.
-    const listed = readFileSync(join(dir, 'logs/installer-packages.txt'), 'utf8')
-      .split('\n')
-      .map((l) => l.replace(/#.*/, '').trim())
-      .filter(Boolean);
-    expect(listed.length).toBeGreaterThanOrEqual(10); // the lean list: a kernel, systemd, udev, networking, login
-    const dpkg = readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8');
-    const installed = new Set([...dpkg.matchAll(/^ii {2}(\S+?)(?::\S+)? /gm)].map((m) => m[1]));
-    expect(listed.filter((p) => !installed.has(p))).toEqual([]);
   });
 
   /** An install-command in the UML builder; nothing before or after install. */

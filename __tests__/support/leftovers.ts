@@ -30,6 +30,21 @@ export function scratchDirs(): string[] {
   return [...list(tmpdir()), ...list('/dev/shm')];
 }
 
+/**
+ * The scratch directories that appeared since `before` and that no running process names: what a run left
+ * behind. The integration lanes run side by side (vitest.config.ts) with a temp dir each, but share /dev/shm,
+ * where a builder of the other lane keeps its disks: its QEMU names them, and it makes its directory a moment
+ * before QEMU starts and removes it a moment after QEMU exits, so a directory seen once is looked at again.
+ * A run's own leftover process is caught by processesMentioning(outputDir).
+ */
+export function newScratchDirs(before: readonly string[]): string[] {
+  const fresh = (): string[] => scratchDirs().filter((d) => !before.includes(d) && processesMentioning(d).length === 0);
+  const first = fresh();
+  if (first.length === 0) return first;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+  return fresh().filter((d) => first.includes(d));
+}
+
 /** Files under dir (recursively) whose content contains the secret. */
 export function filesContaining(dir: string, secret: string): string[] {
   const hits: string[] = [];
