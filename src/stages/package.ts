@@ -3,7 +3,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -14,6 +13,7 @@ import { basename, join } from 'node:path';
 import type { Stage, StageContext } from '../context.js';
 import type { BuildEnvCache, PackageResult } from '../results.js';
 import { copySourceTree } from '../package/source-tree.js';
+import { buildOutputFiles } from '../package/output.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
@@ -107,7 +107,14 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     }
 
     const out = join(work, WORK_NAMES.out);
-    const produced = readdirSync(out).filter((f) => /\.(u?deb|changes|buildinfo)$/.test(f));
+    const { files: produced, refused } = buildOutputFiles(out);
+    if (refused.length) {
+      throw new StageError(
+        STAGE,
+        `the build of ${head.source} left files debian-vm-ci does not take: ${refused.join(', ')}`,
+        'test',
+      );
+    }
     for (const f of produced) copyFileSync(join(out, f), join(paths.packages, f));
     const inPackages = (suffix: RegExp): string[] =>
       produced
