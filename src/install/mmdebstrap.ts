@@ -76,6 +76,8 @@ export function mmdebstrapArgv(
     argv.push(`--customize-hook=upload ${join(opts.files, 'valid-until.conf')} /etc/apt/apt.conf.d/90debian-vm-ci-valid-until`);
   }
   argv.push(`--customize-hook=copy-out /boot ${opts.bootDir}`);
+  // installer-args: mmdebstrap's own options, each word one argument, before the suite and target.
+  argv.push(...config.installerArgs);
   argv.push(config.release, opts.target);
   if (config.mirror) argv.push(config.mirror);
   return argv;
