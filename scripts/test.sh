@@ -31,11 +31,36 @@ node dist/cli/index.js run --working-directory . --build-package false --install
 
 step "unit and integration tests (vitest)"
 mkdir -p build
+rm -f build/vitest*.json
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json "$@" || status=$?
+if [ $# -gt 0 ]; then
+  npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json "$@" || status=$?
+else
+  # Two lanes side by side (vitest.config.ts): the long lane's two VM runs in a second vitest, its output in
+  # build/integration-long.log, printed when it ends. One vitest would run its projects one after the other.
+  echo "integration-long lane (grml-debootstrap, autopkgtest end to end) started: build/integration-long.log"
+  npx vitest run --project integration-long --reporter=default --reporter=json \
+    --outputFile.json=build/vitest-long.json > build/integration-long.log 2>&1 &
+  long=$!
+  trap 'kill -TERM "$long" 2>/dev/null' INT TERM
+  npx vitest run --project unit --project integration --reporter=default --reporter=json \
+    --outputFile.json=build/vitest.json || status=$?
+  long_status=0
+  wait "$long" || long_status=$?
+  step "integration-long lane (exit status $long_status)"
+  cat build/integration-long.log
+  [ "$long_status" -eq 0 ] || status=$long_status
+fi
 # shellcheck disable=SC2016 # JavaScript in single quotes: its ${} are template literals
 node -e '
-  const r = JSON.parse(require("fs").readFileSync("build/vitest.json", "utf8"));
-  console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  const fs = require("fs");
+  const n = { passed: 0, failed: 0, skipped: 0 };
+  for (const f of ["build/vitest.json", "build/vitest-long.json"].filter((f) => fs.existsSync(f))) {
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    n.passed += r.numPassedTests;
+    n.failed += r.numFailedTests;
+    n.skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`\n${n.passed} passed, ${n.failed} failed, ${n.skipped} skipped`);
 ' || true
 exit $status
