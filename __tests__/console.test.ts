@@ -425,4 +425,28 @@ describe('a guest that floods the console without a newline', () => {
     const events = watcher.push('\r\nDebian GNU/Linux 13 debian ttyS0\r\n\r\ndebian login: ');
     expect(events.map((e) => e.type)).toContain('login');
   });
+
+  it('fails the boot once the console passed its limit without a login prompt, once, with the last line', () => {
+    const watcher = new ConsoleWatcher(200, 1024 * 1024);
+    const events: ConsoleEvent[] = [];
+    for (let i = 0; i < 300; i++) events.push(...watcher.push(`[ ${i}] spam spam spam ${'x'.repeat(4000)}\n`));
+    const failures = events.filter((e) => e.type === 'failure');
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({
+      failure: 'console-flood',
+      description: expect.stringMatching(
+        /^the guest wrote more than 1 MiB to its serial console without reaching a login prompt/,
+      ),
+      line: expect.stringMatching(/^\[ 2\d\d\] spam spam spam x+$/),
+    });
+    expect(failures[0].type === 'failure' && failures[0].line.length).toBe(200);
+    expect(watcher.result).toBe(failures[0]);
+  });
+
+  it('does not count against the limit what comes after the login prompt', () => {
+    const watcher = new ConsoleWatcher(200, 64 * 1024);
+    expect(watcher.push('debian login: ').map((e) => e.type)).toEqual(['login']);
+    for (let i = 0; i < 100; i++) expect(watcher.push('y'.repeat(4096) + '\n')).toEqual([]);
+    expect(watcher.result?.type).toBe('login');
+  });
 });

@@ -13,7 +13,8 @@ export type BootFailure =
   | 'kernel-panic'
   | 'initramfs-shell'
   | 'emergency-shell'
-  | 'maintenance-prompt';
+  | 'maintenance-prompt'
+  | 'console-flood';
 
 export type Milestone = 'firmware' | 'bootloader' | 'kernel' | 'initramfs' | 'init' | 'login';
 
@@ -36,6 +37,12 @@ interface Rule {
 
 /** Longer console lines are cut into pieces of this length: no real line is this long, a flooding guest's is. */
 export const MAX_LINE = 16 * 1024;
+
+/**
+ * Console text before a login prompt beyond which the boot is judged a flood (a real boot prints well under
+ * a megabyte, a debug kernel a few): the boot fails there, and serial.log stays bounded.
+ */
+export const MAX_BOOT_CONSOLE = 64 * 1024 * 1024;
 
 /** A console line that names a failure (what a failed boot's report should lead with). */
 const CAUSE_LINE =
@@ -127,8 +134,12 @@ export class ConsoleWatcher {
   private readonly causeLines: string[] = [];
   private readonly seen = new Set<Milestone>();
   private verdict: ConsoleEvent | undefined;
+  private received = 0;
 
-  constructor(private readonly keepLines = 200) {}
+  constructor(
+    private readonly keepLines = 200,
+    private readonly maxBootConsole = MAX_BOOT_CONSOLE,
+  ) {}
 
   /** The login or failure event once one was seen; the watcher stops judging after it. */
   get result(): ConsoleEvent | undefined {
@@ -148,6 +159,7 @@ export class ConsoleWatcher {
   /** Feeds console bytes; returns the events they complete. */
   push(chunk: string): ConsoleEvent[] {
     const events: ConsoleEvent[] = [];
+    this.received += chunk.length;
     this.pending += chunk;
     let nl: number;
     // A CR at the end of the chunk may be the first half of CRLF: it waits for the next chunk.
@@ -160,6 +172,17 @@ export class ConsoleWatcher {
     // Prompts wait for input without a newline: judge the unterminated line too.
     const partial = cleanConsoleLine(this.pending);
     if (partial.trim()) this.judge(partial, this.offset, true, events);
+    if (!this.verdict && this.received > this.maxBootConsole) {
+      const mib = Math.round(this.maxBootConsole / 1024 ** 2);
+      this.verdict = {
+        type: 'failure',
+        failure: 'console-flood',
+        line: (this.tail(1)[0] ?? '').slice(0, 200),
+        offset: this.offset,
+        description: `the guest wrote more than ${mib} MiB to its serial console without reaching a login prompt (something prints in a loop)`,
+      };
+      events.push(this.verdict);
+    }
     return events;
   }
 
