@@ -48,10 +48,11 @@ describe('parseConfig', () => {
 
   it('install-built-packages only with an installer that installs them into the image', () => {
     expect(parse({ installer: 'mmdebstrap', 'install-built-packages': 'true' }).installBuiltPackages).toBe(true);
-    const e = rejection({ installer: 'grml-debootstrap', 'install-built-packages': 'true' });
+    expect(parse({ installer: 'grml-debootstrap', 'install-built-packages': 'true' }).installBuiltPackages).toBe(true);
+    const e = rejection({ installer: 'command', 'install-command': 'true', 'install-built-packages': 'true' });
     expect(e.input).toBe('install-built-packages');
     expect(e.allowed).toBe(
-      'false with installer grml-debootstrap (built packages are installed into mmdebstrap images; a built grml-debootstrap is used as the installer itself)',
+      'false with installer command (built packages are installed into grml-debootstrap, mmdebstrap images)',
     );
   });
 

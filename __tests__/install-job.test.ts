@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,6 +76,15 @@ describe('the grml-debootstrap job in the builder', () => {
  * stand-ins for the builder's commands on PATH; returns the arguments grml-debootstrap was called with.
  */
 function grmlArgsOf(flags: Record<string, string>, installedList = 'ssh\npostfix\n'): string[] {
+  return grmlJobRun(flags, installedList).args;
+}
+
+/** job.sh run as grmlArgsOf runs it, with built packages in the job dir; what grml-debootstrap got and saw. */
+function grmlJobRun(
+  flags: Record<string, string>,
+  installedList = 'ssh\npostfix\n',
+  debs: string[] = [],
+): { args: string[]; extrapackages: string; confDir: string; chrootScripts: Record<string, string>; extras: string[] } {
   const root = mkdtempSync(join(tmpdir(), 'dvc-job-run-'));
   try {
     const job = join(root, 'job');
@@ -78,6 +97,8 @@ function grmlArgsOf(flags: Record<string, string>, installedList = 'ssh\npostfix
     const packages = c.installProfile === 'fast' ? grmlPackageList(c) : [...c.packages];
     writeFileSync(join(job, 'packages'), packages.length ? packages.join('\n') + '\n' : '');
     writeFileSync(join(job, 'installer-args'), c.installerArgs.map((a) => `${a}\0`).join(''));
+    if (debs.length) mkdirSync(join(job, 'install-debs'));
+    for (const d of debs) writeFileSync(join(job, 'install-debs', d), 'not really a package');
     const script = INSTALL_JOB.replaceAll('/job/', `${job}/`)
       .replaceAll('/scratch', join(root, 'scratch'))
       .replaceAll('/etc/debootstrap', join(root, 'etc-debootstrap'))
@@ -86,14 +107,36 @@ function grmlArgsOf(flags: Record<string, string>, installedList = 'ssh\npostfix
       writeFileSync(join(bin, stub), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     }
     writeFileSync(join(bin, 'dpkg-query'), '#!/bin/sh\necho 0.130\n', { mode: 0o755 });
-    writeFileSync(join(bin, 'grml-debootstrap'), `#!/bin/sh\nprintf '%s\\0' "$@" > ${root}/args\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, 'grml-debootstrap'),
+      `#!/bin/sh\nprintf '%s\\0' "$@" > ${root}/args\nprintf '%s' "\${EXTRAPACKAGES-unset}" > ${root}/extrapackages\n`,
+      { mode: 0o755 },
+    );
     const r = spawnSync('bash', ['-c', script], {
       encoding: 'utf8',
       timeout: 30_000,
       env: { PATH: `${bin}:/usr/bin:/bin` },
     });
     expect(r.error).toBeUndefined();
-    return readFileSync(join(root, 'args'), 'utf8').split('\0').slice(0, -1);
+    const confDir = join(root, 'etc-debootstrap');
+    const args = readFileSync(join(root, 'args'), 'utf8').split('\0').slice(0, -1);
+    const at = args.indexOf('--chroot-scripts');
+    const chrootScripts: Record<string, string> = {};
+    if (at >= 0) {
+      const dir = args[at + 1];
+      for (const f of readdirSync(dir)) {
+        expect(statSync(join(dir, f)).mode & 0o111, `${f} is executable`).not.toBe(0);
+        chrootScripts[f] = readFileSync(join(dir, f), 'utf8');
+      }
+    }
+    const extrasDir = join(confDir, 'extrapackages');
+    return {
+      args,
+      extrapackages: readFileSync(join(root, 'extrapackages'), 'utf8'),
+      confDir,
+      chrootScripts,
+      extras: existsSync(extrasDir) ? readdirSync(extrasDir).sort() : [],
+    };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -123,6 +166,27 @@ describe('the grml-debootstrap command line (job.sh run with stand-ins)', () => 
     const args = grmlArgsOf({ 'install-profile': 'fast' });
     expect(args).toEqual(expect.arrayContaining(['--nokernel', '--packages', '--defaultinterfaces', '--remove-configs']));
     expect(args[args.indexOf('--debopt') + 1]).toMatch(/^--variant=minbase --dpkgopt=force-unsafe-io/);
+  });
+
+  it("install-built-packages: the built .deb files are installed with apt in grml-debootstrap's chroot stage", () => {
+    const run = grmlJobRun({ 'install-built-packages': 'true' }, undefined, ['hello_1.0_all.deb', 'hello-doc_1.0_all.deb']);
+    const at = run.args.indexOf('--chroot-scripts');
+    expect(at).toBeGreaterThan(0);
+    expect(run.args[at + 1]).toBe(join(run.confDir, 'debian-vm-ci-chroot-scripts'));
+    expect(run.extras).toEqual(['hello-doc_1.0_all.deb', 'hello_1.0_all.deb']);
+    // grml-debootstrap's own EXTRAPACKAGES step (dpkg -i) is off: apt installs them with their dependencies.
+    expect(run.extrapackages).toBe('no');
+    const script = Object.entries(run.chrootScripts);
+    expect(script).toHaveLength(1);
+    // The script runs inside the target, where grml-debootstrap copied the extrapackages directory (the stand-in
+    // run moved /etc/debootstrap, in the script's text too).
+    expect(script[0][1]).toContain(`apt-get install -y ${run.confDir}/extrapackages/*.deb`);
+    expect(script[0][1]).toContain(`rm -rf ${run.confDir}/extrapackages`);
+    // Without built packages to install, none of it.
+    const plain = grmlJobRun({});
+    expect(plain.args).not.toContain('--chroot-scripts');
+    expect(plain.extrapackages).toBe('unset');
+    expect(plain.extras).toEqual([]);
   });
 
   it('lets apt accept an expired Release file (check-valid-until: false) without other debootstrap options', () => {

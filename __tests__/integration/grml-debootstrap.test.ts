@@ -15,7 +15,7 @@ describe('grml-debootstrap end to end', () => {
   // postfix, lvm2, mdadm, ...) reached only its kernel stage after 17 minutes of a CI run under TCG and did not
   // finish within 60 on a busy machine: with it the suite would come close to CI's 90 minutes. Its command line is
   // tested with the real job.sh in __tests__/install-job.test.ts; the GitHub workflow (KVM) runs it end to end.
-  it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here), boots the image from its own GRUB and validates it', () => {
+  it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here) with the package built by the run, boots the image from its own GRUB and validates it', () => {
     const { status, result, out, dir } = runPipeline(
       work,
       [
@@ -23,8 +23,8 @@ describe('grml-debootstrap end to end', () => {
         'examples/hello',
         '--lint',
         'false',
-        '--build-package',
-        'false',
+        '--install-built-packages',
+        'true',
         '--gossfile',
         join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
         '--install-profile',
@@ -55,5 +55,10 @@ describe('grml-debootstrap end to end', () => {
     const dpkg = readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8');
     const installed = new Set([...dpkg.matchAll(/^ii {2}(\S+?)(?::\S+)? /gm)].map((m) => m[1]));
     expect(listed.filter((p) => !installed.has(p))).toEqual([]);
+    // install-built-packages: the package this run built is installed, by apt in grml-debootstrap's chroot stage.
+    expect(dpkg).toMatch(/^ii {2}hello-dvc +1\.0\.0 /m);
+    expect(readFileSync(join(dir, 'logs/install.log'), 'utf8')).toMatch(
+      /I: installing the packages built by this run: hello-dvc_1\.0\.0_all\.deb/,
+    );
   });
 });

@@ -42,6 +42,24 @@ case "$INSTALLER" in
       fi
       [ -n "$VALIDITY" ] && args+=(--debopt "${VALIDITY# }")
     fi
+    if ls /job/install-debs/*.deb >/dev/null 2>&1; then
+      # install-built-packages: the run's .deb files go into the image inside grml-debootstrap's chroot stage.
+      # grml-debootstrap copies /etc/debootstrap/extrapackages into the target; its own EXTRAPACKAGES step
+      # (dpkg -i, then apt-get install without packages) leaves their dependencies unresolved, so apt installs
+      # them instead, from a chroot script, with their dependencies from the mirror.
+      mkdir -p /etc/debootstrap/extrapackages /etc/debootstrap/debian-vm-ci-chroot-scripts
+      cp /job/install-debs/*.deb /etc/debootstrap/extrapackages/
+      export EXTRAPACKAGES=no
+      cat > /etc/debootstrap/debian-vm-ci-chroot-scripts/50-built-packages <<'EOS'
+#!/bin/sh
+set -e
+echo "I: installing the packages built by this run: $(cd /etc/debootstrap/extrapackages && echo *.deb)"
+DEBIAN_FRONTEND=noninteractive apt-get install -y /etc/debootstrap/extrapackages/*.deb
+rm -rf /etc/debootstrap/extrapackages
+EOS
+      chmod 0755 /etc/debootstrap/debian-vm-ci-chroot-scripts/50-built-packages
+      args+=(--chroot-scripts /etc/debootstrap/debian-vm-ci-chroot-scripts)
+    fi
     # After the chroot stage (grml-debootstrap's post-scripts): the build-time dpkg and apt options
     # mmdebstrap kept in the target (--debopt above) are not for the installed system.
     mkdir -p /etc/debootstrap/post-scripts

@@ -88,9 +88,14 @@ export async function installWithBuilder(
     writeFileSync(join(jobDir, 'packages'), packages.length ? packages.join('\n') + '\n' : '');
     writeFileSync(join(jobDir, 'installer-args'), config.installerArgs.map((a) => `${a}\0`).join(''));
     writeFileSync(join(jobDir, 'install-command'), config.installCommand);
-    // The project's own grml-debootstrap becomes the installer; other packages are not installed by it.
+    // The project's own grml-debootstrap becomes the installer; install-built-packages puts the built
+    // packages into the image (grml-debootstrap only: job.sh installs them in its chroot stage).
     for (const deb of opts.debs.filter((d) => basename(d).startsWith('grml-debootstrap_')))
       copyFileSync(deb, join(jobDir, 'debs', basename(deb)));
+    if (config.installBuiltPackages && config.installer === 'grml-debootstrap') {
+      mkdirSync(join(jobDir, 'install-debs'));
+      for (const deb of opts.debs) copyFileSync(deb, join(jobDir, 'install-debs', basename(deb)));
+    }
     const t0 = performance.now();
     const where = `a ${BACKEND_LABEL[backend]} builder`;
     progress(`${config.installer} for ${config.release} in ${where} (${config.hostRelease}); the console follows`);

@@ -28,7 +28,7 @@ function noInstallCommand(inputs: InstallerInputs): void {
 }
 
 export const INSTALLERS = {
-  'grml-debootstrap': { inBuilder: true, installsBuiltPackages: false, check: noInstallCommand },
+  'grml-debootstrap': { inBuilder: true, installsBuiltPackages: true, check: noInstallCommand },
   mmdebstrap: { inBuilder: false, installsBuiltPackages: true, check: noInstallCommand },
   command: {
     inBuilder: true,
@@ -52,7 +52,7 @@ export function checkInstaller(installer: Installer, inputs: InstallerInputs): v
     throw new InputError(
       'install-built-packages',
       'true',
-      `false with installer ${installer} (built packages are installed into ${takers} images; a built grml-debootstrap is used as the installer itself)`,
+      `false with installer ${installer} (built packages are installed into ${takers} images)`,
     );
   }
   facts.check(inputs);
