@@ -75,6 +75,23 @@ describe('the apt proxy', () => {
   });
 });
 
+/** One request to the proxy on `proxyPort` (a CONNECT answers with its status only). */
+function through(proxyPort: number, path: string, method: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: proxyPort, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('connect', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('the apt proxy is no open relay for the guest', () => {
   it('knows the addresses of the runner and its network: loopback, link-local (the metadata service), private', () => {
     for (const a of [
@@ -107,19 +124,7 @@ describe('the apt proxy is no open relay for the guest', () => {
     const strict = AptProxy.forMirror(join(root, 'cache-strict'), `http://mirror.invalid:${mirrorPort}/debian`);
     const p = await strict.start();
     try {
-      const via = (path: string, method = 'GET'): Promise<number> =>
-        new Promise((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: p, method, path }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          });
-          req.on('connect', (res, socket) => {
-            socket.destroy();
-            resolve(res.statusCode ?? 0);
-          });
-          req.on('error', reject);
-          req.end();
-        });
+      const via = async (path: string, method = 'GET'): Promise<number> => (await through(p, path, method)).status;
       const before = served;
       expect(await via(`http://127.0.0.1:${mirrorPort}/debian/dists/x/Release`)).toBe(403);
       expect(await via(`http://[::1]:${mirrorPort}/`)).toBe(403);
@@ -142,20 +147,7 @@ describe('the apt proxy is no open relay for the guest', () => {
     const open = AptProxy.forMirror(join(root, 'cache-ports'), '');
     const p = await open.start();
     try {
-      const via = (path: string, method = 'GET'): Promise<{ status: number; body: string }> =>
-        new Promise((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: p, method, path }, (res) => {
-            let body = '';
-            res.setEncoding('utf8').on('data', (d: string) => (body += d));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          });
-          req.on('connect', (res, socket) => {
-            socket.destroy();
-            resolve({ status: res.statusCode ?? 0, body: '' });
-          });
-          req.on('error', reject);
-          req.end();
-        });
+      const via = (path: string, method = 'GET'): Promise<{ status: number; body: string }> => through(p, path, method);
       const before = served;
       const smtp = await via('http://mail.example.invalid:25/');
       expect(smtp.status).toBe(403);

@@ -251,7 +251,7 @@ export class AptProxy {
     this.stats.requests += 1;
     const target = req.url ?? '';
     const cut = target.lastIndexOf(':');
-    const host = (cut > 0 ? target.slice(0, cut) : target).replace(/^\[|\]$/g, '');
+    const host = bareHost(cut > 0 ? target.slice(0, cut) : target);
     const port = cut > 0 ? target.slice(cut + 1) : '';
     const refused = this.refusal(host, Number(port) || 443);
     if (refused) {

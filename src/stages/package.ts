@@ -117,9 +117,8 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     }
     for (const f of produced) copyFileSync(join(out, f), join(paths.packages, f));
     const inPackages = (suffix: RegExp): string[] =>
-      produced
+      produced // sorted by buildOutputFiles
         .filter((f) => suffix.test(f))
-        .sort()
         .map((f) => join(paths.packages, f));
     const debs = inPackages(/\.u?deb$/);
     const [changes] = inPackages(/\.changes$/);

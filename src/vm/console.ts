@@ -134,7 +134,6 @@ export class ConsoleWatcher {
   private readonly causeLines: string[] = [];
   private readonly seen = new Set<Milestone>();
   private verdict: ConsoleEvent | undefined;
-  private received = 0;
 
   constructor(
     private readonly keepLines = 200,
@@ -159,7 +158,6 @@ export class ConsoleWatcher {
   /** Feeds console bytes; returns the events they complete. */
   push(chunk: string): ConsoleEvent[] {
     const events: ConsoleEvent[] = [];
-    this.received += chunk.length;
     this.pending += chunk;
     let nl: number;
     // A CR at the end of the chunk may be the first half of CRLF: it waits for the next chunk.
@@ -172,7 +170,8 @@ export class ConsoleWatcher {
     // Prompts wait for input without a newline: judge the unterminated line too.
     const partial = cleanConsoleLine(this.pending);
     if (partial.trim()) this.judge(partial, this.offset, true, events);
-    if (!this.verdict && this.received > this.maxBootConsole) {
+    // offset + pending: every character received so far.
+    if (!this.verdict && this.offset + this.pending.length > this.maxBootConsole) {
       const mib = Math.round(this.maxBootConsole / 1024 ** 2);
       this.verdict = {
         type: 'failure',
