@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { actionMetadata } from '../src/action-metadata.js';
-import { cliMain } from '../src/entry.js';
+import { cliInputs, cliMain } from '../src/entry.js';
+import { childEnvironment } from '../src/host/exec.js';
 import { EXIT } from '../src/errors.js';
 
 async function cli(...args: string[]): Promise<{ code: number; out: string }> {
@@ -27,6 +31,35 @@ describe('the CLI', () => {
     expect(bad.code).toBe(EXIT.input);
     expect(bad.out).toBe(
       `error: Invalid input 'release': "trixie; rm -rf /". Allowed: one of bullseye, bookworm, trixie, forky, sid, oldstable, stable, testing, unstable.`,
+    );
+  });
+});
+
+describe('the password from the environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dvc-cli-password-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('DEBIAN_VM_CI_PASSWORD, else the first line of DEBIAN_VM_CI_PASSWORD_FILE; --password wins over both', () => {
+    writeFileSync(join(dir, 'pw'), 'from-the-file\nsecond line\n');
+    const file = join(dir, 'pw');
+    expect(cliInputs([], { DEBIAN_VM_CI_PASSWORD: 'from-env' })('password')).toBe('from-env');
+    expect(cliInputs([], { DEBIAN_VM_CI_PASSWORD_FILE: file })('password')).toBe('from-the-file');
+    expect(cliInputs([], { DEBIAN_VM_CI_PASSWORD: 'from-env', DEBIAN_VM_CI_PASSWORD_FILE: file })('password')).toBe('from-env');
+    expect(cliInputs(['--password', 'flag'], { DEBIAN_VM_CI_PASSWORD: 'from-env' })('password')).toBe('flag');
+    expect(cliInputs([], {})('password')).toBe('');
+    // The variables never reach a tool we start.
+    expect(childEnvironment({ PATH: '/bin', DEBIAN_VM_CI_PASSWORD: 'x', DEBIAN_VM_CI_PASSWORD_FILE: file })).toEqual({
+      PATH: '/bin',
+    });
+  });
+
+  it('a file that cannot be read, or has no first line, is a bad password input (exit 2), not a crash', () => {
+    expect(() => cliInputs([], { DEBIAN_VM_CI_PASSWORD_FILE: join(dir, 'missing') })).toThrow(
+      /Invalid input 'password'.*DEBIAN_VM_CI_PASSWORD_FILE=.*Allowed: a readable file \(ENOENT\)/,
+    );
+    writeFileSync(join(dir, 'empty'), '\nx\n');
+    expect(() => cliInputs([], { DEBIAN_VM_CI_PASSWORD_FILE: join(dir, 'empty') })).toThrow(
+      /a file whose first line is the password/,
     );
   });
 });

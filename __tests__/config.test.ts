@@ -200,6 +200,18 @@ describe('parseConfig', () => {
     expect(parse({ 'lifecycle-timeout': '20m' }).lifecycleTimeout).toBe(1200);
   });
 
+  it('refuses, naming the input, what the fuzz test found: a path past PATH_MAX, a lone surrogate, NUL', () => {
+    // Both crashed parseConfig before (a RangeError from a recursion per path name; U+FFFD in the builder's job).
+    const long = rejection({ 'output-dir': 'file:///etc/passwd'.repeat(2000) });
+    expect([long.input, long.allowed]).toEqual(['output-dir', 'a path of at most 4095 bytes, 255 per name']);
+    expect(long.message).toMatch(/… \(36000 characters\)\. Allowed/);
+    expect(rejection({ gossfile: `${'a'.repeat(256)}.yaml` }).input).toBe('gossfile');
+    expect(rejection({ mirror: 'http://mirror.example/debian\ud800' }).allowed).toMatch(/lone surrogates/);
+    expect(rejection({ hostname: 'vm\udc00x' }).input).toBe('hostname');
+    expect(rejection({ password: 'a\0b' }).input).toBe('password');
+    expect(parse({ hostname: 'vm', password: 'pässwörd-🙂' }).password).toBe('pässwörd-🙂');
+  });
+
   it('rejects a password with a newline without echoing it', () => {
     const e = rejection({ password: 'abc\ndef' });
     expect(e.message).not.toContain('abc');

@@ -100,6 +100,9 @@ export interface ParseContext {
   readonly randomPassword: () => string;
 }
 
+/** Half of a UTF-16 surrogate pair without its other half. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 // Characters that mean something to a shell; nothing we pass on may contain them.
 const SHELL_META = /[;&|`$<>(){}\\!*?[\]#~'"\n\r\0]/;
 
@@ -219,6 +222,10 @@ export function path(input: string, value: string, base: string, opts: { mustExi
     throw new InputError(input, value, 'a file system path that does not start with -');
   }
   const full = resolve(base, v);
+  // Linux's limits (PATH_MAX, NAME_MAX): a longer path cannot name a file, and would only fail later, elsewhere.
+  if (Buffer.byteLength(full) > 4095 || full.split('/').some((name) => Buffer.byteLength(name) > 255)) {
+    throw new InputError(input, value, 'a path of at most 4095 bytes, 255 per name');
+  }
   if (opts.mustExist) {
     const ok = existsSync(full) && (opts.mustExist === 'dir' ? statSync(full).isDirectory() : statSync(full).isFile());
     if (!ok)
@@ -229,11 +236,14 @@ export function path(input: string, value: string, base: string, opts: { mustExi
 
 /** The real path of `p`, or of its nearest existing parent with the rest appended (the directory may not exist yet). */
 function realPathOf(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    const parent = dirname(p);
-    return parent === p ? p : join(realPathOf(parent), basename(p));
+  const rest: string[] = [];
+  for (let dir = p; ; dir = dirname(dir)) {
+    try {
+      return join(realpathSync(dir), ...rest.reverse());
+    } catch {
+      if (dirname(dir) === dir) return p;
+      rest.push(basename(dir));
+    }
   }
 }
 
@@ -374,7 +384,14 @@ export const DEFAULT_BOOT_TIMEOUT = { kvm: 180, tcg: 600 } as const;
 
 /** Reads every input once, validates it and returns a frozen Config. Throws InputError. */
 export function parseConfig(read: InputReader, ctx: ParseContext): Config {
-  const get = (name: string): string => read(name);
+  const get = (name: string): string => {
+    const value = read(name);
+    // A lone surrogate cannot travel to a command line or a file intact (it becomes U+FFFD), nor can NUL.
+    if (LONE_SURROGATE.test(value) || value.includes('\0')) {
+      throw new InputError(name, value, 'text without NUL characters or broken UTF-16 (lone surrogates)');
+    }
+    return value;
+  };
   const mode = oneOf('mode', get('mode').trim(), ['run', 'report'] as const);
   const workingDirectory = path('working-directory', get('working-directory') || '.', ctx.cwd, { mustExist: 'dir' });
   const outputDir = get('output-dir').trim()

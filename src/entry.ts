@@ -1,6 +1,6 @@
 import * as core from '@actions/core';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, homedir } from 'node:os';
 import { join } from 'node:path';
 import { actionMetadata } from './action-metadata.js';
@@ -127,8 +127,12 @@ function cliHelp(): string {
   return lines.join('\n');
 }
 
-/** Parses --name value / --name=value flags into an input reader with action.yml's defaults. */
-export function cliInputs(args: readonly string[]): InputReader {
+/**
+ * Parses --name value / --name=value flags into an input reader with action.yml's defaults. The password may
+ * also come from the environment, so that it need not be on a command line others can read in ps:
+ * DEBIAN_VM_CI_PASSWORD, or DEBIAN_VM_CI_PASSWORD_FILE (its first line); --password wins over both.
+ */
+export function cliInputs(args: readonly string[], env: NodeJS.ProcessEnv = {}): InputReader {
   const meta = actionMetadata();
   const known = new Map(meta.inputs.map((i) => [i.name, i.default]));
   const given = new Map<string, string>();
@@ -153,7 +157,28 @@ export function cliInputs(args: readonly string[]): InputReader {
     }
     given.set(name, value);
   }
+  if (!given.has('password')) {
+    if (env.DEBIAN_VM_CI_PASSWORD) given.set('password', env.DEBIAN_VM_CI_PASSWORD);
+    else if (env.DEBIAN_VM_CI_PASSWORD_FILE) given.set('password', passwordFromFile(env.DEBIAN_VM_CI_PASSWORD_FILE));
+  }
   return (name) => given.get(name) ?? known.get(name) ?? '';
+}
+
+/** The first line of the file DEBIAN_VM_CI_PASSWORD_FILE names, without its line end. */
+function passwordFromFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(
+      'password',
+      `(DEBIAN_VM_CI_PASSWORD_FILE=${file})`,
+      `a readable file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
+  }
+  const line = text.split(/\r?\n/)[0];
+  if (!line) throw new InputError('password', `(DEBIAN_VM_CI_PASSWORD_FILE=${file})`, 'a file whose first line is the password');
+  return line;
 }
 
 /** The CLI twin; returns the exit status. */
@@ -191,7 +216,7 @@ export async function cliMain(
   try {
     // A name, resolved by parseConfig: a literal path here would make the bundler pack that directory (a
     // 3 GiB qemu.img once the main job had run) into dist/ as an asset.
-    config = parseConfig(cliInputs(rest), parseContext(process.cwd(), CLI_OUTPUT_DIR));
+    config = parseConfig(cliInputs(rest, process.env), parseContext(process.cwd(), CLI_OUTPUT_DIR));
   } catch (e) {
     out(`error: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT.input;

@@ -26,7 +26,10 @@ export class InputError extends Error {
     readonly value: string,
     readonly allowed: string,
   ) {
-    super(`Invalid input '${input}': ${JSON.stringify(value)}. Allowed: ${allowed}.`);
+    // A long value is shown by its start: the message names the input, it need not repeat a megabyte.
+    const shown =
+      value.length > 200 ? `${JSON.stringify(value.slice(0, 200))}… (${value.length} characters)` : JSON.stringify(value);
+    super(`Invalid input '${input}': ${shown}. Allowed: ${allowed}.`);
     this.name = 'InputError';
   }
 }

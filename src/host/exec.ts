@@ -85,8 +85,24 @@ export function needsSudo(privileged: boolean | undefined): boolean {
  */
 export function withSudo(argv: readonly string[], privileged: boolean | undefined, env?: NodeJS.ProcessEnv): string[] {
   if (!needsSudo(privileged)) return [...argv];
-  const tmp = env?.TMPDIR ? ['env', `TMPDIR=${env.TMPDIR}`] : [];
-  return ['sudo', '--non-interactive', '--preserve-env', '--', ...tmp, ...argv];
+  return sudoArgv(argv, env ?? process.env);
+}
+
+/**
+ * What crosses sudo into a root process: locale, time zone, terminal, Debian's build and packaging variables,
+ * proxies and our own DVC_ settings (the build script's DVC_LINTIAN), by name; nothing else of the runner's
+ * environment (an allow-list, on top of the withheld secrets). TMPDIR goes through env(1): glibc drops it for sudo.
+ */
+export const SUDO_ENV_ALLOWED =
+  /^(DVC_[A-Z0-9_]+|LANG|LANGUAGE|LC_[A-Z_]+|TZ|TERM|NO_COLOR|DEBIAN_FRONTEND|SOURCE_DATE_EPOCH|DEB_[A-Z0-9_]+|DPKG_[A-Z0-9_]+|(http|https|ftp|no)_proxy|(HTTP|HTTPS|FTP|NO)_PROXY)$/;
+
+/** The sudo command line for argv with the allowed variables of env kept (pure, for tests). */
+export function sudoArgv(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const keep = Object.keys(childEnvironment(env))
+    .filter((name) => SUDO_ENV_ALLOWED.test(name))
+    .sort();
+  const tmp = env.TMPDIR ? ['env', `TMPDIR=${env.TMPDIR}`] : [];
+  return ['sudo', '--non-interactive', ...(keep.length ? [`--preserve-env=${keep.join(',')}`] : []), '--', ...tmp, ...argv];
 }
 
 /**
@@ -94,7 +110,7 @@ export function withSudo(argv: readonly string[], privileged: boolean | undefine
  * action's inputs, which include the password. The GitHub libraries read them from our own process.env.
  */
 const WITHHELD =
-  /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_(TOKEN|URL)|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|DEBIAN_VM_CI_PASSWORD)$/;
+  /^(INPUT_.*|ACTIONS_RUNTIME_TOKEN|ACTIONS_ID_TOKEN_REQUEST_(TOKEN|URL)|ACTIONS_RESULTS_URL|ACTIONS_CACHE_URL|GITHUB_TOKEN|DEBIAN_VM_CI_PASSWORD(_FILE)?)$/;
 
 /** The environment of a child process: the given one without the withheld variables. */
 export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
