@@ -200,6 +200,28 @@ describe('parseConfig', () => {
     expect(parse({ 'lifecycle-timeout': '20m' }).lifecycleTimeout).toBe(1200);
   });
 
+  it('upgrade-to: empty by default; a later code name, with install and validate; its own gossfile optional', () => {
+    expect(parse({}).upgradeTo).toBe('');
+    const c = parse({ release: 'bookworm', 'upgrade-to': 'trixie' });
+    expect([c.upgradeTo, c.gossfileAfterUpgrade, c.upgradeTimeout]).toEqual(['trixie', '', 3600]);
+    expect(rejection({ release: 'trixie', 'upgrade-to': 'bookworm' }).allowed).toBe('a release after trixie: forky, sid');
+    expect(rejection({ release: 'trixie', 'upgrade-to': 'trixie' }).input).toBe('upgrade-to');
+    expect(rejection({ release: 'stable', 'upgrade-to': 'forky' }).allowed).toMatch(/code name \(release is stable\)/);
+    expect(rejection({ release: 'bookworm', 'upgrade-to': 'testing' }).allowed).toMatch(/^a release code name/);
+    expect(rejection({ release: 'bookworm', 'upgrade-to': 'buster' }).input).toBe('upgrade-to');
+    expect(rejection({ release: 'bookworm', 'upgrade-to': 'trixie', validate: 'false' }).allowed).toMatch(/validate true/);
+    expect(rejection({ release: 'bookworm', 'upgrade-to': 'trixie', install: 'false' }).input).toBe('upgrade-to');
+    writeFileSync(join(project, 'after.yaml'), 'file: {}\n');
+    expect(
+      parse({ release: 'bookworm', 'upgrade-to': 'trixie', 'gossfile-after-upgrade': 'after.yaml' }).gossfileAfterUpgrade,
+    ).toBe(join(project, 'after.yaml'));
+    expect(rejection({ release: 'bookworm', 'upgrade-to': 'trixie', 'gossfile-after-upgrade': 'missing.yaml' }).input).toBe(
+      'gossfile-after-upgrade',
+    );
+    expect(rejection({ 'gossfile-after-upgrade': 'after.yaml' }).allowed).toBe('empty unless upgrade-to names a release');
+    expect(parse({ release: 'bookworm', 'upgrade-to': 'trixie', 'upgrade-timeout': '2h' }).upgradeTimeout).toBe(7200);
+  });
+
   it('refuses, naming the input, what the fuzz test found: a path past PATH_MAX, a lone surrogate, NUL', () => {
     // Both crashed parseConfig before (a RangeError from a recursion per path name; U+FFFD in the builder's job).
     const long = rejection({ 'output-dir': 'file:///etc/passwd'.repeat(2000) });

@@ -10,7 +10,7 @@ import { renderRunSummary } from '../src/reports/summary.js';
 const dir = join(import.meta.dirname, 'fixtures/summary');
 
 describe('the job summary', () => {
-  it.each(['passed', 'failed'])('renders the %s run as checked in', (name) => {
+  it.each(['passed', 'failed', 'upgraded'])('renders the %s run as checked in', (name) => {
     const result = JSON.parse(readFileSync(join(dir, `${name}.result.json`), 'utf8')) as RunResult;
     const markdown = renderRunSummary(result);
     if (process.env.UPDATE_FIXTURES) writeFileSync(join(dir, `${name}.summary.md`), markdown);

@@ -1,7 +1,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ARCHITECTURES, RELEASES, type Architecture } from './debian.js';
+import { ARCHITECTURES, CODENAMES, RELEASES, type Architecture } from './debian.js';
 import { InputError } from './errors.js';
 import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
 import { globToRegExp } from './lint/discover.js';
@@ -78,6 +78,11 @@ export interface Config {
   readonly autopkgtestTimeout: number;
   readonly lifecycle: boolean;
   readonly lifecycleTimeout: number;
+  /** The release the upgrade stage upgrades the booted system to; empty: no upgrade. */
+  readonly upgradeTo: string;
+  /** The gossfile after the upgrade; empty: the gossfile. */
+  readonly gossfileAfterUpgrade: string;
+  readonly upgradeTimeout: number;
   readonly uploadImage: UploadPolicy;
   readonly artifactPrefix: string;
   readonly retentionDays: number;
@@ -479,6 +484,12 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     autopkgtestTimeout: duration('autopkgtest-timeout', get('autopkgtest-timeout'), 60, 6 * 3600),
     lifecycle: boolean('lifecycle', get('lifecycle')),
     lifecycleTimeout: duration('lifecycle-timeout', get('lifecycle-timeout'), 60, 6 * 3600),
+    upgradeTo: get('upgrade-to').trim() ? release('upgrade-to', get('upgrade-to')) : '',
+    gossfileAfterUpgrade:
+      mode === 'run' && get('upgrade-to').trim() && get('gossfile-after-upgrade').trim()
+        ? path('gossfile-after-upgrade', get('gossfile-after-upgrade'), workingDirectory, { mustExist: 'file' })
+        : get('gossfile-after-upgrade').trim(),
+    upgradeTimeout: duration('upgrade-timeout', get('upgrade-timeout'), 60, 6 * 3600),
     uploadImage: oneOf('upload-image', get('upload-image').trim(), ['always', 'failure', 'never'] as const),
     artifactPrefix: artifactPrefix('artifact-prefix', get('artifact-prefix')),
     retentionDays: integer('retention-days', get('retention-days'), 0, 90),
@@ -503,10 +514,43 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
       'an image without the built packages (install-built-packages: false): the life cycle starts from a system that never had them',
     );
   }
+  if (config.upgradeTo) checkUpgrade(config);
+  const afterUpgrade = get('gossfile-after-upgrade').trim();
+  if (afterUpgrade && !config.upgradeTo) {
+    throw new InputError('gossfile-after-upgrade', afterUpgrade, 'empty unless upgrade-to names a release');
+  }
   if (config.architecture === 'arm64' && config.firmware === 'bios') {
     throw new InputError('firmware', 'bios', 'uefi on arm64 (arm64 has no BIOS)');
   }
   return Object.freeze(config);
+}
+
+/**
+ * upgrade-to names a Debian release after `release`, both by code name (an alias such as stable moves, so the
+ * order of two aliases is not known), and goss runs before and after the upgrade.
+ */
+function checkUpgrade(config: Config): void {
+  const to = config.upgradeTo;
+  const from = (CODENAMES as readonly string[]).indexOf(config.release);
+  const target = (CODENAMES as readonly string[]).indexOf(to);
+  if (target < 0) throw new InputError('upgrade-to', to, `a release code name (${CODENAMES.join(', ')})`);
+  if (from < 0) {
+    throw new InputError(
+      'upgrade-to',
+      to,
+      `empty, or a release after release, given as a code name (release is ${config.release})`,
+    );
+  }
+  if (target <= from) {
+    throw new InputError('upgrade-to', to, `a release after ${config.release}: ${CODENAMES.slice(from + 1).join(', ')}`);
+  }
+  if (config.mode === 'run' && !(config.install && config.validate)) {
+    throw new InputError(
+      'upgrade-to',
+      to,
+      'a run that installs and validates a VM (install and validate true): goss runs before and after the upgrade',
+    );
+  }
 }
 
 /** The DEP-8 tests' control file of the project. */
@@ -579,6 +623,9 @@ export const INPUT_NAMES = [
   'autopkgtest-timeout',
   'lifecycle',
   'lifecycle-timeout',
+  'upgrade-to',
+  'gossfile-after-upgrade',
+  'upgrade-timeout',
   'upload-image',
   'artifact-prefix',
   'retention-days',

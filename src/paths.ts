@@ -17,6 +17,8 @@ export interface OutputPaths {
   autopkgtest: string;
   /** The lifecycle stage's steps, path lists and reports. */
   lifecycle: string;
+  /** The upgrade stage's apt output, package lists, goss reports and diagnostics after the upgrade. */
+  upgrade: string;
   /** Scratch space inside the output dir, never published. */
   work: string;
 }
@@ -36,6 +38,7 @@ export function outputPaths(root: string): OutputPaths {
     diagnostics: join(root, 'diagnostics'),
     autopkgtest: join(root, 'autopkgtest'),
     lifecycle: join(root, 'lifecycle'),
+    upgrade: join(root, 'upgrade'),
     work: join(root, '.work'),
   };
 }

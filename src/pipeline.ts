@@ -15,8 +15,9 @@ import { lifecycle } from './stages/lifecycle.js';
 import { lint } from './stages/lint.js';
 import { packageStage } from './stages/package.js';
 import { publish } from './stages/publish.js';
+import { upgrade } from './stages/upgrade.js';
 import { validate } from './stages/validate.js';
-import { GuestSession } from './vm/session.js';
+import { powerOffGuest } from './vm/guest-job.js';
 
 export const STAGES: readonly Stage<StageName>[] = [
   accel,
@@ -27,6 +28,7 @@ export const STAGES: readonly Stage<StageName>[] = [
   validate,
   lifecycle,
   autopkgtest,
+  upgrade,
   publish,
 ];
 
@@ -135,7 +137,7 @@ async function runStage(
         thrown = { error };
         throw error;
       } finally {
-        if (lastGuestStage(thrown)) await powerOffGuest(ctx);
+        if (lastGuestStage(thrown)) await powerOffGuest(ctx, ctx.results.boot?.vm);
       }
     });
     const summary = (result as { summary?: string }).summary;
@@ -163,24 +165,6 @@ async function runStage(
   }
 }
 
-/**
- * A clean power-off through the guest stages' session, when one is open and working; otherwise the pipeline's
- * end stops QEMU. A guest that does not power off is a warning, not a verdict: the stage's own result stands.
- */
-async function powerOffGuest(ctx: StageContext): Promise<void> {
-  const vm = ctx.results.boot?.vm;
-  const session = vm && GuestSession.existing(vm);
-  // A cancelled run does not wait for the guest: the pipeline's end stops QEMU at once.
-  if (!session || ctx.signal.aborted) return;
-  ctx.progress('powering the guest off');
-  try {
-    const code = await session.powerOff(ctx.results.accel?.accel === 'kvm' ? 60 : 180);
-    ctx.progress(`QEMU exited with status ${code}`);
-  } catch (e) {
-    ctx.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
 function prepareOutputDir(paths: OutputPaths): void {
   // A previous run's reports in the same directory would be mistaken for this run's.
   for (const p of [
@@ -192,6 +176,7 @@ function prepareOutputDir(paths: OutputPaths): void {
     paths.diagnostics,
     paths.autopkgtest,
     paths.lifecycle,
+    paths.upgrade,
     paths.serialLog,
   ]) {
     rmSync(p, { recursive: true, force: true });
@@ -239,6 +224,18 @@ function writeReports(
       missing: results.lifecycle.missingCount,
       scriptErrors: results.lifecycle.scriptErrors.length,
     },
+    upgrade: results.upgrade && {
+      from: results.upgrade.from,
+      to: results.upgrade.to,
+      kernel: results.upgrade.kernel,
+      upgraded: results.upgrade.upgraded,
+      bootSeconds: results.upgrade.bootSeconds,
+      goss: results.upgrade.goss && {
+        tests: results.upgrade.goss.tests,
+        failures: results.upgrade.goss.failures,
+        skipped: results.upgrade.goss.skipped,
+      },
+    },
     image: results.install?.image,
     lint: results.lint && {
       files: results.lint.files.length,
@@ -257,6 +254,7 @@ function writeReports(
       goss: results.validate?.markdown,
       lifecycle: results.lifecycle?.markdown,
       autopkgtest: results.autopkgtest?.markdown,
+      upgrade: results.upgrade?.markdown,
       lint: results.lint?.findings.total ? results.lint.markdown : undefined,
     },
     publish: results.publish && {

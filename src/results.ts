@@ -147,6 +147,25 @@ export interface LifecycleResult {
   seconds: number;
 }
 
+export interface UpgradeResult {
+  summary: string;
+  from: string;
+  to: string;
+  /** Installed packages whose version changed, that are new, that are gone (dpkg-query before and after). */
+  upgraded: number;
+  added: number;
+  removed: number;
+  /** The newest installed kernel after the upgrade: the one the second boot starts. */
+  kernel: string;
+  /** The upgrade in the guest (apt), the second boot to its login prompt. */
+  aptSeconds: number;
+  bootSeconds?: number;
+  /** goss after the upgrade (upgrade/goss/). */
+  goss?: ValidateResult;
+  /** The steps' table and goss's after the upgrade, also in upgrade/upgrade.md. */
+  markdown?: string;
+}
+
 export interface PublishResult {
   summary: string;
   artifacts: ArtifactRecord[];
@@ -181,6 +200,7 @@ export interface Results {
   validate?: ValidateResult;
   lifecycle?: LifecycleResult;
   autopkgtest?: AutopkgtestResult;
+  upgrade?: UpgradeResult;
   publish?: PublishResult;
 }
 
@@ -198,10 +218,18 @@ export interface RunResult {
   goss?: { tests: number; failures: number; skipped: number };
   autopkgtest?: { tests: number; passed: number; failed: number; skipped: number; flaky: number };
   lifecycle?: { passed: boolean; steps: string[]; leftovers: number; missing: number; scriptErrors: number };
+  upgrade?: {
+    from: string;
+    to: string;
+    kernel: string;
+    upgraded: number;
+    bootSeconds?: number;
+    goss?: { tests: number; failures: number; skipped: number };
+  };
   lint?: { files: number; findings: number; errors: number; warnings: number; info: number; style: number };
   lintian?: { tags: number; errors: number; warnings: number };
   /** Markdown tables for the summary: goss results (failures first) and lint findings per file. */
-  tables?: { goss?: string; lifecycle?: string; autopkgtest?: string; lint?: string };
+  tables?: { goss?: string; lifecycle?: string; autopkgtest?: string; upgrade?: string; lint?: string };
   image?: string;
   /** Artifacts, the qcow2 image and caches: what publish did. */
   publish?: Omit<PublishResult, 'summary'>;

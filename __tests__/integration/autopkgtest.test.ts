@@ -58,6 +58,7 @@ describe('the lifecycle and autopkgtest stages', () => {
       'validate:passed',
       'lifecycle:failed',
       'autopkgtest:failed',
+      'upgrade:skipped',
       'publish:passed',
     ]);
     // The life cycle: no archive version of dvc-dep8, so install, remove, purge; the postinst's state is left behind.

@@ -43,6 +43,7 @@ describe('the pipeline end to end', () => {
       'validate:passed',
       'lifecycle:skipped',
       'autopkgtest:skipped',
+      'upgrade:skipped',
       'publish:passed',
     ]);
     // The example has no DEP-8 tests: autopkgtest: auto says why it does not apply, and costs nothing.

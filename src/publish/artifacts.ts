@@ -38,6 +38,7 @@ export function reportFiles(paths: OutputPaths): string[] {
     paths.diagnostics,
     paths.autopkgtest,
     paths.lifecycle,
+    paths.upgrade,
   ].flatMap(filesBelow);
 }
 

@@ -37,6 +37,15 @@ export function renderRunSummary(result: RunResult): string {
         : `lifecycle **failed** (${c.leftovers} left behind, ${c.missing} gone, ${c.scriptErrors} script errors)`,
     );
   }
+  if (result.upgrade) {
+    const u = result.upgrade;
+    const goss = u.goss && `goss ${u.goss.tests - u.goss.failures - u.goss.skipped}/${u.goss.tests - u.goss.skipped} passed`;
+    const second = u.bootSeconds !== undefined ? `second boot ${u.bootSeconds}s` : undefined;
+    facts.push(
+      `upgrade ${u.from} → ${u.to} **${result.stages.some((s) => s.name === 'upgrade' && s.status === 'failed') ? 'failed' : 'passed'}**` +
+        ` (${[`${u.upgraded} packages upgraded`, second, goss].filter(Boolean).join(', ')})`,
+    );
+  }
   if (result.lint) {
     const l = result.lint;
     facts.push(
@@ -74,6 +83,7 @@ export function renderRunSummary(result: RunResult): string {
   if (result.tables?.goss) lines.push(result.tables.goss, '');
   if (result.tables?.lifecycle) lines.push(result.tables.lifecycle, '');
   if (result.tables?.autopkgtest) lines.push(result.tables.autopkgtest, '');
+  if (result.tables?.upgrade) lines.push(result.tables.upgrade, '');
   if (result.tables?.lint) {
     lines.push('<details><summary>shellcheck findings per file</summary>', '', result.tables.lint, '', '</details>', '');
   }

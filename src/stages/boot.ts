@@ -4,8 +4,7 @@ import { DEFAULT_BOOT_TIMEOUT } from '../config.js';
 import type { Stage } from '../context.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
-import type { ConsoleEvent } from '../vm/console.js';
-import { GuestVm } from '../vm/guest.js';
+import { bootAndWatch } from '../vm/boot-watch.js';
 import { SHARE_TAG } from '../vm/session.js';
 import {
   findUefiFirmware,
@@ -38,7 +37,7 @@ export const boot: Stage<'boot'> = {
   name: 'boot',
   skipReason: (config) => (config.install ? undefined : 'install: false'),
   async run(ctx) {
-    const { config, deps, results, paths, progress } = ctx;
+    const { config, deps, results, paths } = ctx;
     const installed = results.install;
     if (!installed) throw new StageError('boot', 'there is no installed image to boot');
     const accel = results.accel?.accel ?? 'tcg';
@@ -80,68 +79,19 @@ export const boot: Stage<'boot'> = {
       uefiCode: uefi?.code,
       uefiVars,
     };
-    const milestones: { milestone: string; seconds: number }[] = [];
-    const onEvent = (e: ConsoleEvent, seconds: number): void => {
-      if (e.type === 'milestone') {
-        milestones.push({ milestone: e.milestone, seconds });
-        progress(`${seconds}s ${e.milestone}: ${e.line.slice(0, 100)}`);
-      }
+    const booted = await bootAndWatch(ctx, 'boot', spec, {
+      timeoutSeconds: timeout,
+      onStopped: () => run.release(),
+      screenshot: 'screen.png',
+      what: 'boot',
+    });
+    // The VM keeps running for validate; whoever shuts it down also removes its scratch dir.
+    return {
+      summary: `login prompt after ${booted.seconds}s (${accel})`,
+      vm: booted.vm,
+      bootSeconds: booted.seconds,
+      shareDir,
+      milestones: booted.milestones,
     };
-    progress(
-      `QEMU ${accel.toUpperCase()} ${config.vmCpus} CPU ${config.vmMemoryMiB} MiB ${config.firmware}; waiting up to ${timeout}s for the login prompt`,
-    );
-    let vm: GuestVm;
-    try {
-      vm = await GuestVm.start(deps, spec, ctx.log, onEvent, () => run.release());
-    } catch (e) {
-      run.release();
-      throw new StageError('boot', `QEMU did not start: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    const outcome = await vm.waitForBoot(timeout, ctx.signal);
-    if (outcome.kind === 'login') {
-      milestones.push({ milestone: 'login', seconds: outcome.seconds });
-      progress(`${outcome.seconds}s login prompt: ${outcome.event.line}`);
-      // The VM keeps running for validate; whoever shuts it down also removes its scratch dir.
-      return {
-        summary: `login prompt after ${outcome.seconds}s (${accel})`,
-        vm,
-        bootSeconds: outcome.seconds,
-        shareDir,
-        milestones,
-      };
-    }
-    mkdirSync(paths.diagnostics, { recursive: true });
-    const screenshot = join(paths.diagnostics, 'screen.png');
-    const shot = await vm.screenshot(screenshot);
-    const last = vm.watcher.tail(30);
-    const earlier = vm.watcher.causes().filter((l) => !last.includes(l));
-    // What failed first (it may have scrolled out of the tail), then the last console lines.
-    const tail = earlier.length ? [...earlier, '…', ...last] : last;
-    await vm.shutdown(`boot ${outcome.kind}`);
-    const seen = milestones.map((m) => m.milestone).join(' → ') || 'nothing recognisable';
-    const shotNote = shot ? ' A screenshot of the VGA console is in diagnostics/screen.png.' : '';
-    if (outcome.kind === 'failure') {
-      throw new StageError(
-        'boot',
-        `boot failed after ${outcome.seconds}s: ${outcome.event.description}. Console: "${outcome.event.line}".${shotNote}`,
-        'test',
-        tail,
-      );
-    }
-    if (outcome.kind === 'exited') {
-      throw new StageError(
-        'boot',
-        `QEMU exited with status ${outcome.code} after ${outcome.seconds}s before a login prompt (seen: ${seen}).${shotNote}`,
-        'test',
-        tail,
-      );
-    }
-    if (ctx.signal.aborted) throw new StageError('boot', `cancelled after ${outcome.seconds}s`, 'infrastructure', tail);
-    throw new StageError(
-      'boot',
-      `no login prompt within ${timeout}s (boot-timeout); last milestone: ${milestones.at(-1)?.milestone ?? 'none'} (seen: ${seen}).${shotNote}`,
-      'test',
-      tail,
-    );
   },
 };

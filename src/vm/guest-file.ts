@@ -2,7 +2,7 @@
  * Reading what an untrusted guest wrote into a directory the host shares with it (the test VM's 9p share, the
  * builder VM's job directory): regular files only, never through a symbolic link, up to a size.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 
 /** Each file the guest writes is read up to this size; the rest is cut and said so. */
@@ -32,6 +32,42 @@ export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | unde
     }
     const data = buf.subarray(0, got);
     return st.size > max ? Buffer.concat([data, Buffer.from(`\n[cut at ${max} bytes of ${st.size}]\n`)]) : data;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Copies a large file the guest wrote (a kernel, an initrd) to `dest`, which must not exist: only a regular file,
+ * never through a link, refused when it is larger than `max`. Returns its size; throws with a reason otherwise.
+ */
+export function copyGuestFile(path: string, dest: string, max: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new Error(`the guest left no file ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${path} from the guest is not a regular file`);
+    if (st.size > max) throw new Error(`${path} from the guest has ${st.size} bytes, more than the ${max} allowed`);
+    const out = openSync(dest, 'wx', 0o644);
+    try {
+      const buf = Buffer.alloc(1024 * 1024);
+      let total = 0;
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, total);
+        if (n === 0) break;
+        total += n;
+        // A file that grows while it is copied is cut at the size it had.
+        if (total > max) throw new Error(`${path} from the guest grew past ${max} bytes while it was copied`);
+        writeSync(out, buf, 0, n);
+      }
+      return total;
+    } finally {
+      closeSync(out);
+    }
   } finally {
     closeSync(fd);
   }

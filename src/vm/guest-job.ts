@@ -10,6 +10,7 @@ import type { StageContext, StageName } from '../context.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { shellQuote } from '../host/shell.js';
+import type { GuestVm } from './guest.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from './session.js';
 
 /** Where the guest's apt learns of the run's proxy. */
@@ -57,6 +58,8 @@ export async function runGuestJob(
     args: string[];
     timeoutSeconds: number;
     what: string;
+    /** A progress line for the job log from a line of the script's output, beside our scripts' own milestones. */
+    progressLine?: (line: string) => string | undefined;
   },
 ): Promise<GuestJob> {
   const { config, deps, results, progress, log } = ctx;
@@ -88,6 +91,10 @@ export async function runGuestJob(
         log.line(line);
         // Our scripts' milestones, and autopkgtest's own ("autopkgtest [12:00:01]: test pass: [-----").
         if (/^(debian-vm-ci: |autopkgtest \[)/.test(line)) progress(line.replace(/^debian-vm-ci: /, ''));
+        else {
+          const extra = job.progressLine?.(line);
+          if (extra) progress(extra);
+        }
       },
     });
     return { session, run, proxyTrouble: proxy.stats.errors.at(-1) };
@@ -102,5 +109,22 @@ export async function runGuestJob(
     );
   } finally {
     await proxy.stop();
+  }
+}
+
+/**
+ * A clean power-off through the guest stages' session, when one is open and working; otherwise whoever started
+ * QEMU stops it. A guest that does not power off is a warning, not a verdict: the stage's own result stands.
+ */
+export async function powerOffGuest(ctx: StageContext, vm: GuestVm | undefined): Promise<void> {
+  const session = vm && GuestSession.existing(vm);
+  // A cancelled run does not wait for the guest: QEMU is stopped at once.
+  if (!session || ctx.signal.aborted) return;
+  ctx.progress('powering the guest off');
+  try {
+    const code = await session.powerOff(ctx.results.accel?.accel === 'kvm' ? 60 : 180);
+    ctx.progress(`QEMU exited with status ${code}`);
+  } catch (e) {
+    ctx.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Starting a test VM and watching its console until the login prompt, a recognised failure, QEMU's exit or the
+ * deadline: the boot stage's first boot and the upgrade stage's second boot, diagnosed the same way.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StageContext, StageName } from '../context.js';
+import { StageError } from '../errors.js';
+import type { ConsoleEvent } from './console.js';
+import { GuestVm } from './guest.js';
+import type { QemuVmSpec } from './qemu.js';
+
+export interface BootedVm {
+  vm: GuestVm;
+  /** Seconds from QEMU's start to the login prompt. */
+  seconds: number;
+  /** Boot milestones with their time since QEMU started. */
+  milestones: { milestone: string; seconds: number }[];
+}
+
+/**
+ * Boots `spec` and waits up to `timeoutSeconds` for the login prompt. On anything else the VM is stopped, a
+ * screenshot of its VGA console goes to diagnostics/`screenshot`, and a StageError names what was seen: a
+ * failure of the guest is a test failure, a cancel an infrastructure one. `onStopped` runs once QEMU is gone.
+ */
+export async function bootAndWatch(
+  ctx: StageContext,
+  stage: StageName,
+  spec: QemuVmSpec,
+  opts: { timeoutSeconds: number; onStopped: () => void; screenshot: string; what: string },
+): Promise<BootedVm> {
+  const { paths, progress } = ctx;
+  const timeout = opts.timeoutSeconds;
+  const milestones: { milestone: string; seconds: number }[] = [];
+  const onEvent = (e: ConsoleEvent, seconds: number): void => {
+    if (e.type === 'milestone') {
+      milestones.push({ milestone: e.milestone, seconds });
+      progress(`${seconds}s ${e.milestone}: ${e.line.slice(0, 100)}`);
+    }
+  };
+  progress(
+    `QEMU ${spec.accel.toUpperCase()} ${spec.cpus} CPU ${spec.memoryMiB} MiB ${spec.firmware}; waiting up to ${timeout}s for the login prompt`,
+  );
+  let vm: GuestVm;
+  try {
+    vm = await GuestVm.start(ctx.deps, spec, ctx.log, onEvent, opts.onStopped);
+  } catch (e) {
+    opts.onStopped();
+    throw new StageError(stage, `QEMU did not start: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const outcome = await vm.waitForBoot(timeout, ctx.signal);
+  if (outcome.kind === 'login') {
+    milestones.push({ milestone: 'login', seconds: outcome.seconds });
+    progress(`${outcome.seconds}s login prompt: ${outcome.event.line}`);
+    return { vm, seconds: outcome.seconds, milestones };
+  }
+  mkdirSync(paths.diagnostics, { recursive: true });
+  const shot = await vm.screenshot(join(paths.diagnostics, opts.screenshot));
+  const last = vm.watcher.tail(30);
+  const earlier = vm.watcher.causes().filter((l) => !last.includes(l));
+  // What failed first (it may have scrolled out of the tail), then the last console lines.
+  const tail = earlier.length ? [...earlier, '…', ...last] : last;
+  await vm.shutdown(`${opts.what} ${outcome.kind}`);
+  const seen = milestones.map((m) => m.milestone).join(' → ') || 'nothing recognisable';
+  const shotNote = shot ? ` A screenshot of the VGA console is in diagnostics/${opts.screenshot}.` : '';
+  if (outcome.kind === 'failure') {
+    throw new StageError(
+      stage,
+      `${opts.what} failed after ${outcome.seconds}s: ${outcome.event.description}. Console: "${outcome.event.line}".${shotNote}`,
+      'test',
+      tail,
+    );
+  }
+  if (outcome.kind === 'exited') {
+    throw new StageError(
+      stage,
+      `QEMU exited with status ${outcome.code} after ${outcome.seconds}s before a login prompt (seen: ${seen}).${shotNote}`,
+      'test',
+      tail,
+    );
+  }
+  if (ctx.signal.aborted) throw new StageError(stage, `cancelled after ${outcome.seconds}s`, 'infrastructure', tail);
+  throw new StageError(
+    stage,
+    `no login prompt within ${timeout}s (boot-timeout); last milestone: ${milestones.at(-1)?.milestone ?? 'none'} (seen: ${seen}).${shotNote}`,
+    'test',
+    tail,
+  );
+}
