@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GuestVm } from '../src/vm/guest.js';
-import { GuestFileFollower, readGuestFile } from '../src/vm/guest-file.js';
+import { GuestFileFollower, inspectGuestFile, readGuestFile } from '../src/vm/guest-file.js';
 import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError } from '../src/vm/session.js';
 
 /*
@@ -226,6 +226,18 @@ describe('files from an untrusted guest', () => {
     expect(readGuestFile(join(dir, 'missing'))).toBeUndefined();
     writeFileSync(join(dir, 'big'), 'x'.repeat(100));
     expect(readGuestFile(join(dir, 'big'), 10)?.toString()).toBe('xxxxxxxxxx\n[cut at 10 bytes of 100]\n');
+    // What each refused file is, for the diagnosis; a FIFO is not opened for reading (that would wait for a writer).
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    expect(inspectGuestFile(join(dir, 'link'))).toEqual({ refused: 'a symbolic link' });
+    expect(inspectGuestFile(join(dir, 'fifo'))).toEqual({ refused: 'a FIFO' });
+    expect(inspectGuestFile(dir)).toEqual({ refused: 'a directory' });
+    expect(inspectGuestFile('/dev/zero')).toEqual({ refused: 'a device' });
+    expect(inspectGuestFile(join(dir, 'missing'))).toEqual({ missing: true });
+    expect(inspectGuestFile(join(dir, 'big'))).toEqual({ data: Buffer.from('x'.repeat(100)) });
+    // A huge sparse file costs what the limit costs.
+    execFileSync('truncate', ['-s', '64G', join(dir, 'sparse')]);
+    const sparse = inspectGuestFile(join(dir, 'sparse'), 1024);
+    expect('data' in sparse && sparse.data.subarray(1024).toString()).toBe(`\n[cut at 1024 bytes of ${64 * 1024 ** 3}]\n`);
   });
 
   it('a link the guest planted where we put a file is replaced, never written through', async () => {
@@ -241,5 +253,27 @@ describe('files from an untrusted guest', () => {
     // Names with a directory part are refused: the guest could have made that directory a link.
     expect(() => session.put('sub/goss.yaml', { content: '' })).toThrow(/not a plain file name/);
     expect(() => session.get('../etc/passwd')).toThrow(/not a plain file name/);
+  });
+
+  it('a link, FIFO or directory planted where the guest writes its output is not read, and is named', async () => {
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    const canary = join(share(), 'canary');
+    writeFileSync(canary, 'canary text');
+    // The command replaces its own stdout file with a link to a host file, its stderr file with a FIFO.
+    const script = `echo out; n=$(ls run-*.sh | sort -V | tail -1); n=\${n%.sh}; rm $n.out $n.err; ln -s ${canary} $n.out; mkfifo $n.err`;
+    const r = await session.run(script, { timeoutSeconds: 5 });
+    expect(r).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+    mkdirSync(join(dir, 'diag-uname.txt'));
+    expect(session.get('diag-uname.txt')).toBeUndefined();
+    expect(session.get('missing.txt')).toBeUndefined();
+    expect(session.takeTampered().map((t) => t.replace(/^run-\d+/, 'run-N'))).toEqual([
+      'run-N.out (a symbolic link)',
+      'run-N.err (a FIFO)',
+      'diag-uname.txt (a directory)',
+    ]);
+    expect(session.takeTampered()).toEqual([]);
+    expect(readFileSync(canary, 'utf8')).toBe('canary text');
   });
 });

@@ -10,7 +10,7 @@ import { StageError } from '../errors.js';
 import { findRepositoryRoot } from '../lint/discover.js';
 import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossReport } from '../reports/goss.js';
 import type { ValidateResult } from '../results.js';
-import type { GuestVm } from '../vm/guest.js';
+import { ConsoleFloodError, type GuestVm } from '../vm/guest.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from '../vm/session.js';
 import { resolveGoss } from './binary.js';
 import { classifyGossRun, gossValidateArgv } from './command.js';
@@ -37,6 +37,7 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
   progress(`goss ${goss.version} (${goss.source}) from ${goss.path}`);
   const kvm = results.accel?.accel === 'kvm';
   let gossRun: CommandResult;
+  let tampered: string[];
   try {
     const session = await GuestSession.shared(opts.vm, {
       password: config.password,
@@ -60,8 +61,17 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
     progress(`goss ran in ${gossRun.seconds}s (exit ${gossRun.exitCode})`);
     const diagnosticsSeconds = await session.diagnostics(opts.diagnosticsDir, kvm ? 120 : 600);
     progress(`diagnostics gathered in ${diagnosticsSeconds}s`);
+    tampered = session.takeTampered();
   } catch (e) {
     if (e instanceof GuestSessionError) throw new StageError(stage, e.message, 'infrastructure', opts.vm.watcher.tail(20));
+    // The system under test flooding its console is its failure, as during the boot.
+    if (e instanceof ConsoleFloodError)
+      throw new StageError(
+        stage,
+        e.message,
+        'test',
+        opts.vm.watcher.tail(3).map((l) => l.slice(0, 200)),
+      );
     throw new StageError(
       stage,
       `running goss in the guest failed: ${e instanceof Error ? e.message : String(e)}`,
@@ -74,6 +84,17 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
   mkdirSync(opts.reportDir, { recursive: true });
   writeFileSync(join(opts.reportDir, 'goss.stdout.txt'), stdout);
   const run = classifyGossRun(exitCode, stdout, stderr);
+  // A guest of ours writes only regular files into the share: anything else there was planted by the system under
+  // test (a package's maintainer script, the installer, a unit), and is a failure of that system, said first.
+  const tamper = (partial?: ValidateResult): StageError =>
+    new StageError(
+      stage,
+      `something in the guest planted ${tampered.length} thing(s) in the share where the host reads the guest's output, none followed or read: ${tampered.slice(0, 5).join(', ')}${tampered.length > 5 ? ', …' : ''}`,
+      'test',
+      tampered,
+      partial,
+    );
+  if (tampered.length && (run.kind === 'error' || run.kind === 'load-error')) throw tamper();
   // Annotations name files relative to the repository root, where GitHub looks for them.
   const gossfileRel = relative(findRepositoryRoot(config.workingDirectory) ?? config.workingDirectory, opts.gossfile);
   if (run.kind === 'load-error') {
@@ -109,6 +130,7 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
     attempts: run.attempts,
   };
   progress(result.summary);
+  if (tampered.length) throw tamper(result);
   if (run.kind === 'failed') {
     for (const a of gossAnnotations(report, gossfileRel)) deps.reporter.error(a.message, { title: a.title, file: a.file });
     throw new StageError(

@@ -44,6 +44,14 @@ export const MAX_LINE = 16 * 1024;
  */
 export const MAX_BOOT_CONSOLE = 64 * 1024 * 1024;
 
+/**
+ * Console text after the login beyond which the guest is judged to flood it: our session types short lines and
+ * reads the output of commands from the share, so only kernel messages and the echo come back on the console.
+ * QEMU is stopped there, and serial.log stays bounded. Under TCG the serial port carries about 90 KB/s (measured):
+ * a guest flooding it reaches this in about 90 s.
+ */
+export const MAX_SESSION_CONSOLE = 8 * 1024 * 1024;
+
 /** A console line that names a failure (what a failed boot's report should lead with). */
 const CAUSE_LINE =
   /\[FAILED\]|Dependency failed for|Timed out waiting for device|Failed to (mount|start)|failed with result '|: (Job|Unit) .* failed/;

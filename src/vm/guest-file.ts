@@ -2,26 +2,45 @@
  * Reading what an untrusted guest wrote into a directory the host shares with it (the test VM's 9p share, the
  * builder VM's job directory): regular files only, never through a symbolic link, up to a size.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, writeSync, type Stats } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 
 /** Each file the guest writes is read up to this size; the rest is cut and said so. */
 export const MAX_GUEST_FILE = 16 * 1024 * 1024;
 
+/** What a guest left under a name: its content (a regular file), nothing, or something else that was not read. */
+export type GuestFile = { data: Buffer } | { missing: true } | { refused: string };
+
+/** What a non-regular file is, in words for a diagnosis ("a symbolic link"). */
+function kindOf(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
 /**
- * Reads a file the guest wrote: only a regular file, never through a symbolic link (O_NOFOLLOW), at
- * most `max` bytes. undefined when it is missing or not a regular file.
+ * Looks at a file the guest wrote: only a regular file is read, never through a symbolic link (O_NOFOLLOW), at
+ * most `max` bytes; a link, FIFO, directory or device is refused and named, never opened for reading through.
  */
-export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | undefined {
+export function inspectGuestFile(path: string, max = MAX_GUEST_FILE): GuestFile {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
+    // ELOOP is O_NOFOLLOW's answer to a link; whatever else it is, lstat says without following it.
+    try {
+      return { refused: kindOf(lstatSync(path)) };
+    } catch {
+      return { missing: true };
+    }
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return undefined;
+    if (!st.isFile()) return { refused: kindOf(st) };
     const size = Math.min(st.size, max);
     const buf = Buffer.alloc(size);
     let got = 0;
@@ -31,10 +50,16 @@ export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | unde
       got += n;
     }
     const data = buf.subarray(0, got);
-    return st.size > max ? Buffer.concat([data, Buffer.from(`\n[cut at ${max} bytes of ${st.size}]\n`)]) : data;
+    return { data: st.size > max ? Buffer.concat([data, Buffer.from(`\n[cut at ${max} bytes of ${st.size}]\n`)]) : data };
   } finally {
     closeSync(fd);
   }
+}
+
+/** A regular file the guest wrote (inspectGuestFile), or undefined when it is missing or not a regular file. */
+export function readGuestFile(path: string, max = MAX_GUEST_FILE): Buffer | undefined {
+  const f = inspectGuestFile(path, max);
+  return 'data' in f ? f.data : undefined;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { StageContext, StageName } from '../context.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { shellQuote } from '../host/shell.js';
-import type { GuestVm } from './guest.js';
+import { ConsoleFloodError, type GuestVm } from './guest.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from './session.js';
 
 /** Where the guest's apt learns of the run's proxy. */
@@ -101,6 +101,13 @@ export async function runGuestJob(
   } catch (e) {
     if (e instanceof StageError) throw e;
     const message = e instanceof Error ? e.message : String(e);
+    if (e instanceof ConsoleFloodError)
+      throw new StageError(
+        stage,
+        message,
+        'test',
+        booted.vm.watcher.tail(3).map((l) => l.slice(0, 200)),
+      );
     throw new StageError(
       stage,
       e instanceof GuestSessionError ? message : `running ${job.what} in the guest failed: ${message}`,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import type { Deps } from '../deps.js';
 import type { StageLog, TrackedProcess } from '../host/exec.js';
-import { ConsoleWatcher, type ConsoleEvent } from './console.js';
+import { ConsoleWatcher, MAX_SESSION_CONSOLE, type ConsoleEvent } from './console.js';
 import { ppmToPng } from './png.js';
 import { qemuArgv, type QemuVmSpec } from './qemu.js';
 
@@ -11,6 +11,14 @@ export type BootOutcome =
   | { kind: 'failure'; event: Extract<ConsoleEvent, { type: 'failure' }>; seconds: number }
   | { kind: 'timeout'; seconds: number }
   | { kind: 'exited'; code: number; seconds: number };
+
+/** The guest wrote more than MAX_SESSION_CONSOLE to its console after the login: QEMU was stopped. */
+export class ConsoleFloodError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConsoleFloodError';
+  }
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -45,6 +53,10 @@ export class GuestVm {
   private waiters: (() => void)[] = [];
   private stopped = false;
   private exitCode: number | undefined;
+  /** Where the console stream stood at the login prompt; the flood's diagnosis once the guest flooded it. */
+  private loginAt: number | undefined;
+  private flood: string | undefined;
+  private readonly maxSessionConsole = MAX_SESSION_CONSOLE;
   readonly startedAt = performance.now();
 
   private constructor(
@@ -104,7 +116,14 @@ export class GuestVm {
       this.totalReceived += cut;
       this.buffer = this.buffer.slice(cut);
     }
+    if (this.flood) return;
     for (const e of this.watcher.push(d)) this.onEvent(e, this.seconds);
+    if (this.loginAt === undefined && this.watcher.result?.type === 'login') this.loginAt = this.consumed();
+    if (this.loginAt !== undefined && this.consumed() - this.loginAt > this.maxSessionConsole) {
+      const mib = Math.round(this.maxSessionConsole / 1024 ** 2);
+      this.flood = `the guest wrote more than ${mib} MiB to its serial console after the login (something prints in a loop): QEMU was stopped`;
+      void this.shutdown(this.flood);
+    }
     this.wake();
   }
 
@@ -153,6 +172,7 @@ export class GuestVm {
       const start = Math.max(0, from - this.totalReceived);
       const m = pattern.exec(this.buffer.slice(start));
       if (m) return { match: m, end: this.totalReceived + start + m.index + m[0].length };
+      if (this.flood) throw new ConsoleFloodError(this.flood);
       if (this.exitCode !== undefined) throw new Error(`QEMU exited (status ${this.exitCode}) while waiting for ${what}`);
       if (signal?.aborted) throw new Error(`cancelled while waiting for ${what}`);
       if (performance.now() >= until) throw new Error(`no ${what} on the console within ${timeoutSeconds}s`);

@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shellQuote } from '../host/shell.js';
 import type { GuestVm } from './guest.js';
-import { GuestFileFollower, readGuestFile } from './guest-file.js';
+import { GuestFileFollower, inspectGuestFile } from './guest-file.js';
 
 /** The 9p mount tag of the share, and where the session mounts it in the guest. */
 export const SHARE_TAG = 'dvc';
@@ -83,6 +83,8 @@ export class GuestSession {
   private closed = false;
   /** A command's end never came (or the login failed midway): what the console shows next is unknown. */
   private broken = false;
+  /** What the guest left in the share where the host reads its output, not a regular file: never read. */
+  private tampered: string[] = [];
 
   private constructor(
     private readonly vm: GuestVm,
@@ -207,9 +209,20 @@ export class GuestSession {
     return `${GUEST_SHARE}/${name}`;
   }
 
-  /** A file the guest wrote at the top of the share (a regular file, never through a link), or undefined. */
+  /**
+   * A file the guest wrote at the top of the share (a regular file, never through a link), or undefined. Anything
+   * else under that name (a link, a FIFO, a directory) is not read and is noted for takeTampered: a guest of ours
+   * only ever writes regular files there, so something else was planted.
+   */
   get(name: string): Buffer | undefined {
-    return readGuestFile(join(this.shareDir, plainName(name)));
+    const f = inspectGuestFile(join(this.shareDir, plainName(name)));
+    if ('refused' in f) this.tampered.push(`${name} (${f.refused})`);
+    return 'data' in f ? f.data : undefined;
+  }
+
+  /** The share's files that get() refused since the last call ("diag-uname.txt (a symbolic link)"). */
+  takeTampered(): string[] {
+    return this.tampered.splice(0);
   }
 
   /** Runs GUEST_DIAGNOSTICS in one batch and writes each output into `dir`; returns the seconds it took. */

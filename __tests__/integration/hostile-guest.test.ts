@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_GUEST_FILE } from '../../src/vm/guest-file.js';
+import { MAX_SESSION_CONSOLE } from '../../src/vm/console.js';
+import { CliRun, stage } from '../support/cli-run.js';
+import { filesContaining, newScratchDirs, processesMentioning, scratchDirs } from '../support/leftovers.js';
+
+/*
+ * A guest that attacks the host, built like the fault suite's runs (the example's mmdebstrap image, QEMU under TCG,
+ * goss in the guest): goss's command tests run as root in the guest, with the power a package's maintainer script
+ * or a unit of the system under test has. Each run must end with a clear diagnosis and its reports written, the
+ * host's canary file unchanged and unread, and nothing left running.
+ */
+const work = mkdtempSync(join(tmpdir(), 'dvc-hostile-test-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+// A host file and directory the guest knows the paths of; nothing of the run may read or change them.
+const canaryDir = join(work, 'canary');
+const canary = join(canaryDir, 'canary.txt');
+const CANARY_TEXT = `host canary ${Math.random().toString(36).slice(2)}\n`;
+const sha256 = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
+let canarySum = '';
+beforeAll(() => {
+  mkdirSync(canaryDir);
+  writeFileSync(canary, CANARY_TEXT);
+  canarySum = sha256(canary);
+});
+afterAll(() => {
+  expect(sha256(canary), 'the canary file changed').toBe(canarySum);
+});
+
+const figures: string[] = [];
+afterAll(() => console.log(`hostile guest figures:\n${figures.join('\n')}`));
+
+let n = 0;
+function start(gossfileText: string): { run: CliRun; before: string[] } {
+  n += 1;
+  const gossfile = join(work, `hostile-${n}.yaml`);
+  writeFileSync(gossfile, gossfileText);
+  const before = scratchDirs();
+  const run = new CliRun(join(work, `out-${n}`), [
+    '--working-directory',
+    'examples/hello',
+    '--installer',
+    'mmdebstrap',
+    '--install-profile',
+    'fast',
+    '--lint',
+    'false',
+    '--build-package',
+    'false',
+    '--upload-image',
+    'never',
+    '--gossfile',
+    gossfile,
+  ]);
+  return { run, before };
+}
+
+function checked(run: CliRun, before: string[]): void {
+  expect(processesMentioning(run.outputDir), 'processes left running').toEqual([]);
+  expect(newScratchDirs(before), 'scratch directories left behind').toEqual([]);
+  // The canary's text reached no report: nothing was read through the guest's links.
+  expect(filesContaining(run.outputDir, CANARY_TEXT.trim())).toEqual([]);
+  expect(sha256(canary)).toBe(canarySum);
+  for (const f of ['result.json', 'summary.md', 'serial.log', 'logs/validate.log']) {
+    expect(existsSync(join(run.outputDir, f)), f).toBe(true);
+  }
+}
+
+describe('a hostile guest', () => {
+  it('plants links to host files, a FIFO and a 64 GiB sparse file in the share: none followed, the run says so', async () => {
+    // A fdisk in root's PATH that the diagnostics batch runs after it wrote the first files: it replaces them.
+    const { run, before } = start(`command:
+  plant share traps for the diagnostics:
+    exec: |
+      cat > /usr/local/sbin/fdisk <<'EOF'
+      #!/bin/sh
+      cd /run/debian-vm-ci || exit 0
+      rm -f diag-os-release.txt && ln -s ${canary} diag-os-release.txt
+      rm -f diag-uname.txt && ln -s ${canaryDir} diag-uname.txt
+      rm -f diag-dpkg-l.txt && { mkfifo diag-dpkg-l.txt || echo 'mkfifo: refused by the share'; }
+      rm -f diag-journal.txt && truncate -s 64G diag-journal.txt
+      echo planted
+      EOF
+      chmod 755 /usr/local/sbin/fdisk
+    exit-status: 0
+`);
+    const code = await run.done;
+    const result = run.result();
+    expect(code, run.out.slice(-3000)).toBe(1);
+    expect(result.failureKind).toBe('test');
+    // QEMU's 9p server refuses to make a FIFO (mknod) for the guest, as it did here (ENXIO): then there is none to refuse.
+    const fifoRefusedByShare = readFileSync(join(run.outputDir, 'diagnostics/fdisk.txt'), 'utf8').includes(
+      'mkfifo: refused by the share',
+    );
+    const planted = [
+      'diag-os-release.txt (a symbolic link)',
+      'diag-uname.txt (a symbolic link)',
+      ...(fifoRefusedByShare ? [] : ['diag-dpkg-l.txt (a FIFO)']),
+    ];
+    figures.push(
+      `share traps: the FIFO was ${fifoRefusedByShare ? 'refused by the 9p share itself' : 'made, and refused by us'}`,
+    );
+    expect(stage(result, 'validate')?.error).toBe(
+      `something in the guest planted ${planted.length} thing(s) in the share where the host reads the guest's output, none followed or read: ${planted.join(', ')}`,
+    );
+    // goss's own verdict is kept and reported; the refused files are missing from diagnostics/, the huge one is cut.
+    expect(result.goss).toEqual({ tests: 1, failures: 0, skipped: 0 });
+    expect(existsSync(join(run.outputDir, 'goss/goss.junit.xml'))).toBe(true);
+    const diag = join(run.outputDir, 'diagnostics');
+    expect(existsSync(join(diag, 'os-release.txt'))).toBe(false);
+    expect(existsSync(join(diag, 'uname.txt'))).toBe(false);
+    expect(existsSync(join(diag, 'dpkg-l.txt'))).toBe(false);
+    expect(readFileSync(join(diag, 'fdisk.txt'), 'utf8')).toMatch(/planted\n$/);
+    expect(statSync(join(diag, 'journal.txt')).size).toBeLessThan(MAX_GUEST_FILE + 100);
+    expect(readFileSync(join(diag, 'journal.txt')).subarray(MAX_GUEST_FILE).toString()).toBe(
+      `\n[cut at ${MAX_GUEST_FILE} bytes of ${64 * 1024 ** 3}]\n`,
+    );
+    // The session was not broken by it: the guest was powered off cleanly.
+    expect(run.out).toMatch(/validate: powering the guest off\n.*validate: QEMU exited with status 0/);
+    figures.push(`share traps: diagnosed in ${((performance.now() - run.started) / 1000).toFixed(1)}s (whole run)`);
+    checked(run, before);
+  });
+
+  it('floods its console after the login without a newline: QEMU stopped at the cap, serial.log bounded', async () => {
+    const { run, before } = start(`command:
+  flood the serial console:
+    exec: head -c 200000000 /dev/zero | tr '\\000' x > /dev/ttyS0
+    exit-status: 0
+    timeout: 3600000
+`);
+    const code = await run.done;
+    const result = run.result();
+    expect(code, run.out.slice(-3000)).toBe(1);
+    expect(result.failureKind).toBe('test');
+    expect(stage(result, 'validate')?.error).toBe(
+      `the guest wrote more than ${MAX_SESSION_CONSOLE / 1024 ** 2} MiB to its serial console after the login (something prints in a loop): QEMU was stopped`,
+    );
+    const serial = statSync(join(run.outputDir, 'serial.log')).size;
+    figures.push(
+      `console flood: stopped in ${((performance.now() - run.started) / 1000).toFixed(1)}s (whole run), serial.log ${serial} bytes`,
+    );
+    expect(serial).toBeGreaterThan(MAX_SESSION_CONSOLE);
+    // What QEMU wrote between the cap and its stop: far below the 200 MB the guest meant to write.
+    expect(serial).toBeLessThan(MAX_SESSION_CONSOLE + 16 * 1024 * 1024);
+    checked(run, before);
+  });
+});
