@@ -1,30 +1,68 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../support/cli-run.js';
-import { runPipeline } from '../support/pipeline-run.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesContaining } from '../support/leftovers.js';
+import {
+  cloneCheckout,
+  ensureNoUsernsLauncher,
+  ensureRunnerUser,
+  existsAsRoot,
+  leftovers,
+  notOwnedBy,
+  readAsRoot,
+  removeCheckout,
+  root,
+  runAs,
+  runnerEnv,
+  scratchSnapshot,
+  type RunnerUser,
+} from '../support/runner-user.js';
 
-// The upgrade stage end to end: the example on bookworm (mmdebstrap image with its package, direct kernel boot),
-// upgraded to trixie in the booted guest through the run's apt proxy, booted a second time on trixie's kernel
-// under the same console watching, goss again with a gossfile of its own.
-const work = mkdtempSync(join(tmpdir(), 'dvc-upgrade-test-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+// The upgrade stage end to end, as GitHub's hosted runners run it: the non-root user with sudo, no user
+// namespaces. The example on bookworm (mmdebstrap image with its package, direct kernel boot), upgraded to trixie
+// in the booted guest through the run's apt proxy, booted a second time on trixie's kernel under the same console
+// watching, goss again with a gossfile of its own. The password comes from the environment, as a CI secret would.
+const PASSWORD = 'Upgrade-Test-Secret-41c9';
+// A user of its own: this file runs in the long lane beside as-runner.test.ts, whose checks count what its user
+// leaves in RUNNER_TEMP and whose first run empties that user's cache.
+const UPGRADE_USER = 'dvc-upgrader';
+
+let user: RunnerUser;
+let clone: string;
+beforeAll(() => {
+  user = ensureRunnerUser(UPGRADE_USER);
+  ensureNoUsernsLauncher();
+  clone = cloneCheckout(user, { nodeModules: 'none' });
+}, 15 * 60_000);
+const outputDir = (): string => join(user.runnerTemp, 'debian-vm-ci-upgrade');
+afterAll(() => {
+  // The output dir holds a 3 GiB image; the runner wipes RUNNER_TEMP after each job, here the test does.
+  if (user) root(['rm', '-rf', '--one-file-system', outputDir()]);
+  removeCheckout(clone);
+}, 300_000);
 
 type Stage = { name: string; status: string; seconds: number; summary?: string };
 
-describe('the upgrade stage', () => {
-  it('upgrades the example from bookworm to trixie, boots it again and runs goss after the upgrade', () => {
-    const project = join(work, 'hello');
-    cpSync(join(ROOT, 'examples/hello'), project, { recursive: true });
-    cpSync(join(ROOT, '__tests__/fixtures/upgrade/goss-after-upgrade.yaml'), join(project, 'goss-after-upgrade.yaml'));
-    const { status, out, result, dir } = runPipeline(
-      work,
+describe(`the upgrade stage, as the non-root user ${UPGRADE_USER} with sudo and no user namespaces`, () => {
+  it('upgrades the example from bookworm to trixie, boots it again and runs goss after the upgrade', async () => {
+    const dir = outputDir();
+    root(['rm', '-rf', '--one-file-system', dir]);
+    const before = scratchSnapshot(user);
+    const run = await runAs(
+      user,
       [
+        process.execPath,
+        'dist/cli/index.js',
+        'run',
+        '--output-dir',
+        dir,
         '--working-directory',
-        project,
+        'examples/hello',
         '--installer',
         'mmdebstrap',
+        // The named shortcut (apt variant, no recommends): fewer packages to upgrade under TCG. What the stage
+        // does is the same for any package set; the installer's own configuration is grml-debootstrap.test.ts's.
+        '--install-profile',
+        'fast',
         '--install-built-packages',
         'true',
         '--release',
@@ -32,7 +70,7 @@ describe('the upgrade stage', () => {
         '--upgrade-to',
         'trixie',
         '--gossfile-after-upgrade',
-        'goss-after-upgrade.yaml',
+        '../../__tests__/fixtures/upgrade/goss-after-upgrade.yaml',
         // The guest's initramfs with the modules its own hardware needs (initramfs-tools' MODULES=dep), set after
         // mmdebstrap built the first one: under TCG, MODULES=most made each of the upgrade's three initramfs runs
         // take about 10 minutes (the whole upgrade 1458 s, measured). A setting of the system under test, not of the action.
@@ -41,8 +79,19 @@ describe('the upgrade stage', () => {
         '--upload-image',
         'never',
       ],
-      50,
+      { cwd: clone, env: runnerEnv(user, { DEBIAN_VM_CI_PASSWORD: PASSWORD }), timeoutSeconds: 50 * 60, noUserns: true },
     );
+    const out = run.out;
+    expect(run.timedOut, out.slice(-4000)).toBe(false);
+    expect(existsAsRoot(join(dir, 'result.json')), out.slice(-4000)).toBe(true);
+    const result = JSON.parse(readAsRoot(join(dir, 'result.json'))) as Record<string, unknown>;
+    // Nothing left behind, nothing of root's in the output, the password nowhere, whatever the verdict.
+    expect(await leftovers(user, before, [dir])).toEqual({ processes: [], mounts: [], scratch: [] });
+    expect(notOwnedBy(user, dir), `files in ${dir} not owned by ${user.name}`).toEqual([]);
+    expect(existsAsRoot(join(dir, '.work')), 'the working files under the output dir').toBe(false);
+    expect(out).not.toContain(PASSWORD);
+    expect(filesContaining(dir, PASSWORD)).toEqual([]);
+    const status = run.status;
     const stages = result.stages as Stage[];
     // The figures of the note: what each stage took here.
     console.log(`upgrade run: ${stages.map((s) => `${s.name} ${s.seconds}s`).join(', ')}`);
@@ -75,7 +124,7 @@ describe('the upgrade stage', () => {
     expect((result.goss as { failures: number }).failures).toBe(0);
 
     // The second boot was watched like the first: its console follows the first one's power-off in serial.log.
-    const serial = readFileSync(join(dir, 'serial.log'), 'utf8');
+    const serial = readAsRoot(join(dir, 'serial.log'));
     const [first, second] = serial.split('===== debian-vm-ci: second boot, after the upgrade from bookworm to trixie =====');
     expect(second, 'the second boot in serial.log').toBeDefined();
     expect(first).toMatch(/Linux version 6\.1\./);
@@ -97,18 +146,16 @@ describe('the upgrade stage', () => {
       'upgrade/diagnostics/os-release.txt',
       'logs/upgrade.log',
     ]) {
-      expect(existsSync(join(dir, f)), f).toBe(true);
+      expect(existsAsRoot(join(dir, f)), f).toBe(true);
     }
-    expect(readFileSync(join(dir, 'upgrade/diagnostics/os-release.txt'), 'utf8')).toContain('VERSION_CODENAME=trixie');
-    expect(readFileSync(join(dir, 'diagnostics/os-release.txt'), 'utf8')).toContain('VERSION_CODENAME=bookworm');
-    expect(readFileSync(join(dir, 'upgrade/sources.txt'), 'utf8')).toMatch(/^deb \S+ trixie main/m);
-    expect(readFileSync(join(dir, 'upgrade/packages-after.tsv'), 'utf8')).toMatch(/^hello-dvc\t1\.0\.0$/m);
-    const junit = readFileSync(join(dir, 'upgrade/upgrade.junit.xml'), 'utf8');
+    expect(readAsRoot(join(dir, 'upgrade/diagnostics/os-release.txt'))).toContain('VERSION_CODENAME=trixie');
+    expect(readAsRoot(join(dir, 'diagnostics/os-release.txt'))).toContain('VERSION_CODENAME=bookworm');
+    expect(readAsRoot(join(dir, 'upgrade/sources.txt'))).toMatch(/^deb \S+ trixie main/m);
+    expect(readAsRoot(join(dir, 'upgrade/packages-after.tsv'))).toMatch(/^hello-dvc\t1\.0\.0$/m);
+    const junit = readAsRoot(join(dir, 'upgrade/upgrade.junit.xml'));
     expect(junit).toContain('tests="7" failures="0" errors="0" skipped="0"');
-    expect(readFileSync(join(dir, 'upgrade/goss/goss.junit.xml'), 'utf8')).toContain(
-      'name="goss trixie (upgraded from bookworm)"',
-    );
-    const summary = readFileSync(join(dir, 'summary.md'), 'utf8');
+    expect(readAsRoot(join(dir, 'upgrade/goss/goss.junit.xml'))).toContain('name="goss trixie (upgraded from bookworm)"');
+    const summary = readAsRoot(join(dir, 'summary.md'));
     expect(summary).toMatch(
       /upgrade bookworm → trixie \*\*passed\*\* \(\d+ packages upgraded, second boot [\d.]+s, goss 9\/9 passed\)/,
     );
@@ -116,5 +163,7 @@ describe('the upgrade stage', () => {
     // Both guests were powered off cleanly.
     expect(out).toMatch(/upgrade: powering the guest off for the second boot\n.*upgrade: QEMU exited with status 0/);
     expect(out).toMatch(/upgrade: powering the guest off\n.*upgrade: QEMU exited with status 0/);
+    // Progress while apt works: a line every 25 packages set up.
+    expect(out).toMatch(/upgrade: apt: 25 packages set up \(now /);
   });
 });
