@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GuestVm } from '../src/vm/guest.js';
 import { GuestFileFollower, inspectGuestFile, readGuestFile } from '../src/vm/guest-file.js';
+import { tamperError } from '../src/vm/guest-job.js';
 import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError } from '../src/vm/session.js';
 
 /*
@@ -275,5 +276,16 @@ describe('files from an untrusted guest', () => {
     ]);
     expect(session.takeTampered()).toEqual([]);
     expect(readFileSync(canary, 'utf8')).toBe('canary text');
+  });
+
+  it("are the stage's test failure, naming the first five and keeping them all in the details", () => {
+    expect(tamperError('lifecycle', [])).toBeUndefined();
+    const planted = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `lifecycle-out.${n} (a symbolic link)`);
+    const e = tamperError('lifecycle', planted, { partial: true });
+    expect(e).toMatchObject({ stage: 'lifecycle', kind: 'test', details: planted, partial: { partial: true } });
+    expect(e?.message).toBe(
+      "something in the guest planted 6 thing(s) in the share where the host reads the guest's output, none followed or read: " +
+        `${planted.slice(0, 5).join(', ')}, …`,
+    );
   });
 });

@@ -12,6 +12,7 @@ import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossRepor
 import type { ValidateResult } from '../results.js';
 import { ConsoleFloodError, type GuestVm } from '../vm/guest.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from '../vm/session.js';
+import { tamperError } from '../vm/guest-job.js';
 import { resolveGoss } from './binary.js';
 import { classifyGossRun, gossValidateArgv } from './command.js';
 
@@ -85,16 +86,11 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
   writeFileSync(join(opts.reportDir, 'goss.stdout.txt'), stdout);
   const run = classifyGossRun(exitCode, stdout, stderr);
   // A guest of ours writes only regular files into the share: anything else there was planted by the system under
-  // test (a package's maintainer script, the installer, a unit), and is a failure of that system, said first.
-  const tamper = (partial?: ValidateResult): StageError =>
-    new StageError(
-      stage,
-      `something in the guest planted ${tampered.length} thing(s) in the share where the host reads the guest's output, none followed or read: ${tampered.slice(0, 5).join(', ')}${tampered.length > 5 ? ', …' : ''}`,
-      'test',
-      tampered,
-      partial,
-    );
-  if (tampered.length && (run.kind === 'error' || run.kind === 'load-error')) throw tamper();
+  // test, and is a failure of that system, said first.
+  if (run.kind === 'error' || run.kind === 'load-error') {
+    const planted = tamperError(stage, tampered);
+    if (planted) throw planted;
+  }
   // Annotations name files relative to the repository root, where GitHub looks for them.
   const gossfileRel = relative(findRepositoryRoot(config.workingDirectory) ?? config.workingDirectory, opts.gossfile);
   if (run.kind === 'load-error') {
@@ -130,7 +126,8 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
     attempts: run.attempts,
   };
   progress(result.summary);
-  if (tampered.length) throw tamper(result);
+  const planted = tamperError(stage, tampered, result);
+  if (planted) throw planted;
   if (run.kind === 'failed') {
     for (const a of gossAnnotations(report, gossfileRel)) deps.reporter.error(a.message, { title: a.title, file: a.file });
     throw new StageError(

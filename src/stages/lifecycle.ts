@@ -13,7 +13,7 @@ import {
   parseSteps,
   type LifecycleReport,
 } from '../lifecycle/report.js';
-import { packGuestInput, runGuestJob } from '../vm/guest-job.js';
+import { packGuestInput, runGuestJob, tamperError } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
 export const RUN_IN_GUEST = readFileSync(new URL('../lifecycle/lifecycle-in-guest.sh', import.meta.url), 'utf8');
@@ -54,6 +54,8 @@ export const lifecycle: Stage<'lifecycle'> = {
       });
       const output = run.stdout.split(/\r?\n/);
       if (run.exitCode !== 0) {
+        const planted = tamperError('lifecycle', session.takeTampered());
+        if (planted) throw planted;
         const why = SETUP_FAILURE[run.exitCode] ?? `the life cycle script exited with status ${run.exitCode}`;
         throw new StageError(
           'lifecycle',
@@ -94,6 +96,9 @@ export const lifecycle: Stage<'lifecycle'> = {
         seconds: run.seconds,
       };
       progress(result.summary);
+      // A link planted in place of a report (leftovers, say) would make the life cycle look clean.
+      const planted = tamperError('lifecycle', session.takeTampered(), result);
+      if (planted) throw planted;
       if (problems.length) {
         for (const p of problems) deps.reporter.error(p, { title: `lifecycle: ${built.sourceName}` });
         throw new StageError(

@@ -18,7 +18,7 @@ import {
 } from '../upgrade/report.js';
 import { bootAndWatch, type BootedVm } from '../vm/boot-watch.js';
 import { copyGuestFile } from '../vm/guest-file.js';
-import { powerOffGuest, runGuestJob } from '../vm/guest-job.js';
+import { powerOffGuest, runGuestJob, tamperError } from '../vm/guest-job.js';
 import type { QemuVmSpec } from '../vm/qemu.js';
 import { SHARE_TAG } from '../vm/session.js';
 
@@ -100,6 +100,10 @@ export const upgrade: Stage<'upgrade'> = {
     const after = parsePackageList(keep('after', 'packages-after.tsv'));
     const audit = keep('audit', 'dpkg-audit.txt');
     const scriptStep = (code: number): number => UPGRADE_STEPS.indexOf(SCRIPT_FAILURE[code]?.step ?? 'kernel');
+    const kernelName = session.get('upgrade-out.kernel');
+    // A link planted in place of a report (the package lists, dpkg --audit's) is the system's failure, said first.
+    const planted = tamperError('upgrade', session.takeTampered());
+    if (planted) fail('apt-get full-upgrade', planted.message, 'test', planted.details);
     if (run.exitCode !== 0) {
       const known = SCRIPT_FAILURE[run.exitCode];
       for (const name of UPGRADE_STEPS.slice(0, known ? scriptStep(run.exitCode) : 0)) steps.push({ name });
@@ -117,7 +121,7 @@ export const upgrade: Stage<'upgrade'> = {
     for (const name of UPGRADE_STEPS.slice(0, scriptStep(104))) steps.push({ name });
     const changes = packageChanges(before, after);
     Object.assign(result, { upgraded: changes.upgraded.length, added: changes.added.length, removed: changes.removed.length });
-    result.kernel = (session.get('upgrade-out.kernel')?.toString('utf8').trim() ?? '').slice(0, 100);
+    result.kernel = (kernelName?.toString('utf8').trim() ?? '').slice(0, 100);
     progress(
       `apt changed ${changes.upgraded.length} package versions, installed ${changes.added.length} new and removed ${changes.removed.length} in ${run.seconds}s; newest kernel ${result.kernel}`,
     );

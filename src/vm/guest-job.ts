@@ -120,6 +120,23 @@ export async function runGuestJob(
 }
 
 /**
+ * What the guest planted in the share where the host reads its output (GuestSession.takeTampered), as the stage's
+ * test failure; undefined when there was nothing. Our guest scripts write only regular files there, so a link, FIFO or
+ * directory was put there by the system under test (a maintainer script, a unit), which could hide a report that way.
+ */
+export function tamperError(stage: StageName, tampered: readonly string[], partial?: unknown): StageError | undefined {
+  if (!tampered.length) return undefined;
+  const listed = `${tampered.slice(0, 5).join(', ')}${tampered.length > 5 ? ', …' : ''}`;
+  return new StageError(
+    stage,
+    `something in the guest planted ${tampered.length} thing(s) in the share where the host reads the guest's output, none followed or read: ${listed}`,
+    'test',
+    tampered,
+    partial,
+  );
+}
+
+/**
  * A clean power-off through the guest stages' session, when one is open and working; otherwise whoever started
  * QEMU stops it. A guest that does not power off is a warning, not a verdict: the stage's own result stands.
  */
