@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT } from './support/cli-run.js';
 import {
+  buildArchitecture,
   BUILD_SCRIPT,
   BUILD_USER,
   CLEAN_PATH,
@@ -17,6 +19,33 @@ import {
 } from '../src/package/build-env.js';
 
 const MIRROR = 'http://mirror.example/debian';
+
+describe('buildArchitecture', () => {
+  const control = (...archs: string[]): string =>
+    [
+      'Source: x\nBuild-Depends: debhelper-compat (= 13)\n',
+      ...archs.map((a, i) => `Package: x${i}\nArchitecture: ${a}\nDescription: d\n more\n`),
+    ].join('\n');
+
+  it('builds a source of Architecture: all packages only on the host, whatever the image', () => {
+    expect(buildArchitecture(control('all'), 'arm64', 'amd64')).toBe('amd64');
+    expect(buildArchitecture(control('all', 'all'), 'arm64', 'amd64')).toBe('amd64');
+    // The example project's own control file.
+    expect(buildArchitecture(readFileSync(join(ROOT, 'examples/hello/debian/control'), 'utf8'), 'arm64', 'amd64')).toBe('amd64');
+  });
+
+  it("builds anything else on the image's architecture", () => {
+    expect(buildArchitecture(control('any'), 'arm64', 'amd64')).toBe('arm64');
+    expect(buildArchitecture(control('all', 'any'), 'arm64', 'amd64')).toBe('arm64');
+    expect(buildArchitecture(control('amd64 arm64'), 'arm64', 'amd64')).toBe('arm64');
+    expect(buildArchitecture(control('linux-any'), 'arm64', 'amd64')).toBe('arm64');
+    // No binary stanza, or a host of an architecture we do not build: the image's.
+    expect(buildArchitecture('Source: x\n', 'arm64', 'amd64')).toBe('arm64');
+    expect(buildArchitecture(control('all'), 'arm64', undefined)).toBe('arm64');
+    // Field names are case-insensitive in deb822.
+    expect(buildArchitecture('Source: x\n\npackage: y\narchitecture: all\n', 'arm64', 'amd64')).toBe('amd64');
+  });
+});
 
 describe('buildEnvKey', () => {
   const base = { release: 'trixie', architecture: 'amd64', mirror: MIRROR, now: new Date('2026-11-28T04:00:00Z') };

@@ -18,6 +18,8 @@ interface ArchitectureFacts {
   nodeArch: NodeJS.Architecture;
   /** e_machine in an ELF header. */
   elfMachine: number;
+  /** qemu-user's name for it (qemu-<name>-static, binfmt_misc's qemu-<name> handler). */
+  qemuUser: string;
 }
 
 export const ARCHITECTURE: Readonly<Record<Architecture, ArchitectureFacts>> = {
@@ -28,6 +30,7 @@ export const ARCHITECTURE: Readonly<Record<Architecture, ArchitectureFacts>> = {
     qemuPackage: 'qemu-system-x86',
     nodeArch: 'x64',
     elfMachine: 62,
+    qemuUser: 'x86_64',
   },
   arm64: {
     kernelPackage: 'linux-image-arm64',
@@ -36,6 +39,7 @@ export const ARCHITECTURE: Readonly<Record<Architecture, ArchitectureFacts>> = {
     qemuPackage: 'qemu-system-arm',
     nodeArch: 'arm64',
     elfMachine: 183,
+    qemuUser: 'aarch64',
   },
 };
 

@@ -5,6 +5,7 @@ import type { StageContext } from '../context.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
+import { ensureForeignArchitecture } from '../host/foreign-arch.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../results.js';
 import { kernelPackage, serialConsole } from '../debian.js';
@@ -107,6 +108,15 @@ export async function installWithMmdebstrap(
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
     DEBIAN_KEYRING_TOOL,
   ]);
+  const foreign = await ensureForeignArchitecture(
+    deps,
+    'install',
+    config.architecture,
+    `the ${config.architecture} image`,
+    ctx.log,
+  );
+  if (foreign !== 'native')
+    progress(`${config.architecture} programs run through qemu-user (${foreign}): mmdebstrap's chroot is emulated`);
   const files = join(opts.work, 'files');
   const bootDir = join(opts.work, 'boot');
   mkdirSync(files, { recursive: true });

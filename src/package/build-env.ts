@@ -59,6 +59,20 @@ function buildEnvPrefix(release: string, architecture: string): string {
   return `${release}-${architecture}-`;
 }
 
+/**
+ * The architecture to build on: a source whose binary packages are all `Architecture: all` builds the same
+ * packages on any architecture, so it is built on the host's own (natively) and installed into an image of
+ * another; anything else builds on the image's architecture (through qemu-user when that is not the host's).
+ */
+export function buildArchitecture<A extends string>(control: string, target: A, host: A | undefined): A {
+  const binaries = control
+    .split(/\n\s*\n/)
+    .filter((stanza) => /^Package:/im.test(stanza))
+    .map((stanza) => /^Architecture:\s*(.*)$/im.exec(stanza)?.[1]?.trim().split(/\s+/) ?? []);
+  const allOnly = binaries.length > 0 && binaries.every((archs) => archs.length === 1 && archs[0] === 'all');
+  return allOnly && host ? host : target;
+}
+
 export function buildEnvDir(cacheDir: string): string {
   return join(cacheDir, 'build-env');
 }

@@ -14,9 +14,11 @@ import type { Stage, StageContext } from '../context.js';
 import type { BuildEnvCache, PackageResult } from '../results.js';
 import { copySourceTree } from '../package/source-tree.js';
 import { buildOutputFiles } from '../package/output.js';
+import { hostArchitecture, type Architecture } from '../debian.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
+import { ensureForeignArchitecture } from '../host/foreign-arch.js';
 import { ensureHostTools } from '../host/packages.js';
 import { makeScratchDir } from '../host/scratch.js';
 import { mmdebstrapMode } from '../host/userns.js';
@@ -24,6 +26,7 @@ import {
   type BuildMode,
   BUILD_SCRIPT,
   WORK_NAMES,
+  buildArchitecture,
   buildArgv,
   buildEnvDir,
   buildEnvKey,
@@ -52,7 +55,11 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
   const started = performance.now();
   const { config, deps, paths } = ctx;
   const release = config.buildRelease;
-  const architecture = config.architecture;
+  // A source of Architecture: all packages only builds natively whatever the image's architecture.
+  const controlPath = join(config.workingDirectory, 'debian', 'control');
+  const architecture = existsSync(controlPath)
+    ? buildArchitecture(readFileSync(controlPath, 'utf8'), config.architecture, hostArchitecture())
+    : config.architecture;
 
   const changelogPath = join(config.workingDirectory, 'debian', 'changelog');
   if (!existsSync(join(config.workingDirectory, 'debian', 'control')) || !existsSync(changelogPath)) {
@@ -73,6 +80,9 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
   const buildMode = await mmdebstrapMode(deps.exec, STAGE);
   const { mode } = buildMode;
   ctx.progress(buildMode.why);
+  const foreign = await ensureForeignArchitecture(deps, STAGE, architecture, `the ${architecture} package build`, ctx.log);
+  if (foreign !== 'native')
+    ctx.progress(`${architecture} programs run through qemu-user (${foreign}): the build is emulated, and slower`);
 
   // A previous run's packages would be handed to the install stage as if this run had built them.
   rmSync(paths.packages, { recursive: true, force: true });
@@ -92,11 +102,11 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
     }
     writeFileSync(join(work, WORK_NAMES.script), BUILD_SCRIPT, { mode: 0o755 });
 
-    const cache = await provideBuildEnv(ctx, work, mode);
+    const cache = await provideBuildEnv(ctx, work, mode, architecture);
     symlinkSync(cache.path, join(work, WORK_NAMES.envTar));
 
     ctx.progress(`building ${head.source} ${version} for ${release}/${architecture} in a throwaway chroot`);
-    const watcher = await runBuild(ctx, work, mode);
+    const watcher = await runBuild(ctx, work, mode, architecture);
     if (watcher.failure !== undefined) {
       throw new StageError(
         STAGE,
@@ -160,12 +170,17 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
 }
 
 /** The cached build environment tarball, made first when this week's is missing. */
-async function provideBuildEnv(ctx: StageContext, work: string, mode: BuildMode): Promise<BuildEnvCache> {
+async function provideBuildEnv(
+  ctx: StageContext,
+  work: string,
+  mode: BuildMode,
+  architecture: Architecture,
+): Promise<BuildEnvCache> {
   const { config, deps } = ctx;
   const release = config.buildRelease;
   const key = buildEnvKey({
     release,
-    architecture: config.architecture,
+    architecture,
     mirror: config.mirror,
     now: new Date(),
     checkValidUntil: config.checkValidUntil,
@@ -182,7 +197,7 @@ async function provideBuildEnv(ctx: StageContext, work: string, mode: BuildMode)
   const env = buildEnvironment(deps.env, { lintian: false, tmpdir: work });
   if (!config.cache) {
     const target = join(work, 'uncached-build-env.tar');
-    await runCreateEnv(ctx, target, env, mode);
+    await runCreateEnv(ctx, target, env, mode, architecture);
     return { hit: false, key, path: target };
   }
   mkdirSync(dir, { recursive: true });
@@ -191,24 +206,30 @@ async function provideBuildEnv(ctx: StageContext, work: string, mode: BuildMode)
   const partialId = deps.resources.add({ kind: 'dir', name: 'partial build environment', path: partial });
   try {
     const target = join(partial, `${key}.tar`);
-    await runCreateEnv(ctx, target, env, mode);
+    await runCreateEnv(ctx, target, env, mode, architecture);
     renameSync(target, cached);
   } finally {
     rmSync(partial, { recursive: true, force: true });
     deps.resources.remove(partialId);
   }
-  const pruned = pruneBuildEnvs(dir, release, config.architecture, key);
+  const pruned = pruneBuildEnvs(dir, release, architecture, key);
   if (pruned.length) ctx.progress(`build environment: pruned ${pruned.join(', ')}`);
   return { hit: false, key, path: cached };
 }
 
-async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.ProcessEnv, mode: BuildMode): Promise<void> {
+async function runCreateEnv(
+  ctx: StageContext,
+  target: string,
+  env: NodeJS.ProcessEnv,
+  mode: BuildMode,
+  architecture: Architecture,
+): Promise<void> {
   const { config, deps } = ctx;
   const watcher = new BuildLogWatcher((m) => ctx.progress(m));
   const result = await deps.exec.run(
     createEnvArgv({
       release: config.buildRelease,
-      architecture: config.architecture,
+      architecture,
       mirror: config.mirror,
       target,
       checkValidUntil: config.checkValidUntil,
@@ -229,7 +250,7 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
   if (result.exitCode !== 0) {
     throw new StageError(
       STAGE,
-      `mmdebstrap could not create the ${config.buildRelease}/${config.architecture} build environment (exit status ${result.exitCode})`,
+      `mmdebstrap could not create the ${config.buildRelease}/${architecture} build environment (exit status ${result.exitCode})`,
       'infrastructure',
       watcher.failureDetails(),
     );
@@ -238,7 +259,7 @@ async function runCreateEnv(ctx: StageContext, target: string, env: NodeJS.Proce
   if (mode === 'root') await chownToCaller(ctx.deps.exec, [target], { stage: STAGE, log: ctx.log });
 }
 
-async function runBuild(ctx: StageContext, work: string, mode: BuildMode): Promise<BuildLogWatcher> {
+async function runBuild(ctx: StageContext, work: string, mode: BuildMode, architecture: Architecture): Promise<BuildLogWatcher> {
   const { config, deps } = ctx;
   const watcher = new BuildLogWatcher((m) => ctx.progress(m));
   const started = Date.now();
@@ -247,7 +268,7 @@ async function runBuild(ctx: StageContext, work: string, mode: BuildMode): Promi
     const result = await deps.exec.run(
       buildArgv({
         release: config.buildRelease,
-        architecture: config.architecture,
+        architecture,
         mirror: config.mirror,
         checkValidUntil: config.checkValidUntil,
         mode,
