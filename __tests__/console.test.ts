@@ -122,6 +122,16 @@ const FIXTURES: FixtureCase[] = [
     ],
   },
   {
+    file: 'arm64-serial-getty-timeout.log',
+    verdict: 'serial-getty-failed',
+    // An arm64 guest (AAVMF, EFI stub, ttyAMA0) under TCG on a busy amd64 host: udev's coldplug outlasted systemd's
+    // 90 s wait for /dev/ttyAMA0, so the serial getty never starts and no login prompt would come.
+    line: '[DEPEND] Dependency failed for serial-getty….service - Serial Getty on ttyAMA0.',
+    symptom: 'Serial Getty on ttyAMA0.\r\r',
+    milestones: ['firmware', 'kernel', 'initramfs', 'init'],
+    tail: ['[**    ] (1 of 2) Job systemd-update-done.se…tart running (1min 34s / no limit)'],
+  },
+  {
     file: 'emergency-fstab.log',
     verdict: 'emergency-shell',
     // systemd's status line, five seconds (guest time) before "You are in emergency mode".

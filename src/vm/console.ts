@@ -14,6 +14,7 @@ export type BootFailure =
   | 'initramfs-shell'
   | 'emergency-shell'
   | 'maintenance-prompt'
+  | 'serial-getty-failed'
   | 'console-flood';
 
 export type Milestone = 'firmware' | 'bootloader' | 'kernel' | 'initramfs' | 'init' | 'login';
@@ -102,6 +103,14 @@ const FAILURE_RULES: readonly Rule[] = [
       /Give root password for maintenance|Enter root password for system maintenance|Press Enter for maintenance|Cannot open access to console, the root account is locked/,
     description: 'systemd entered emergency or rescue mode and asks for the root password (a failed mount in /etc/fstab?)',
     prompt: /\(or press Control-D to continue\): ?$/,
+  },
+  {
+    failure: 'serial-getty-failed',
+    // systemd gave up on the serial console's device (90 s by default; udev's coldplug can take longer under TCG):
+    // the getty the session logs in through will not start. The status line ellipsizes the unit, not its description.
+    pattern: /Dependency failed for .*Serial Getty on (ttyS0|ttyAMA0)\b/,
+    description:
+      'the getty on the serial console could not start (systemd timed out waiting for its device): no login prompt will come',
   },
   {
     failure: 'emergency-shell',
