@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { parseConfig } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
-import { mmdebstrapArgv } from '../src/install/mmdebstrap.js';
+import { directBootAppend, mmdebstrapArgv } from '../src/install/mmdebstrap.js';
 
 const project = mkdtempSync(join(tmpdir(), 'dvc-mmdebstrap-argv-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
@@ -33,5 +33,25 @@ describe('the mmdebstrap command line', () => {
     const hooks = a.filter((w) => w.startsWith('--customize-hook='));
     expect(hooks.length).toBeGreaterThan(5);
     for (const h of hooks) expect(h).not.toMatch(/host-x1|vim|minbase/);
+  });
+});
+
+describe('the direct-boot kernel command line', () => {
+  const config = (architecture: string) =>
+    parseConfig(
+      cliInputs(['--installer', 'mmdebstrap', '--architecture', architecture, '--firmware', 'uefi']),
+      parseContext(project),
+    );
+
+  it("puts the architecture's serial console last, so that it is /dev/console", () => {
+    expect(directBootAppend(config('amd64'), 'amd64')).toBe('root=/dev/vda rw net.ifnames=0 console=tty0 console=ttyS0,115200');
+    expect(directBootAppend(config('arm64'), 'arm64')).toBe('root=/dev/vda rw net.ifnames=0 console=tty0 console=ttyAMA0,115200');
+  });
+
+  it("gives systemd 300 s for devices only when the guest's CPU is another architecture's, emulated", () => {
+    expect(directBootAppend(config('arm64'), 'amd64')).toBe(
+      'root=/dev/vda rw net.ifnames=0 console=tty0 console=ttyAMA0,115200 systemd.default_device_timeout_sec=300',
+    );
+    expect(directBootAppend(config('amd64'), 'arm64')).toMatch(/console=ttyS0,115200 systemd\.default_device_timeout_sec=300$/);
   });
 });

@@ -8,7 +8,7 @@ import { chownToCaller } from '../host/exec.js';
 import { ensureForeignArchitecture } from '../host/foreign-arch.js';
 import { ensureHostTools } from '../host/packages.js';
 import type { BootSpec } from '../results.js';
-import { kernelPackage, serialConsole } from '../debian.js';
+import { hostArchitecture, kernelPackage, serialConsole, type Architecture } from '../debian.js';
 
 /** Packages every mmdebstrap image gets on top of the essential set: a kernel, systemd, udev and networking. */
 export function basePackages(config: Config): string[] {
@@ -28,9 +28,22 @@ export function basePackages(config: Config): string[] {
   ];
 }
 
-/** The kernel command line of a direct-boot image: the serial console last, so it is /dev/console. */
-export function directBootAppend(config: Config): string {
-  return `root=/dev/vda rw net.ifnames=0 console=tty0 console=${serialConsole(config.architecture)},115200`;
+/**
+ * How long systemd waits for a device when the guest's CPU is emulated for another architecture than the host's:
+ * an arm64 guest under TCG on amd64 took longer than systemd's default 90 s for udev's coldplug to show /dev/ttyAMA0
+ * (measured twice), so its serial getty never started. An explicit `x-systemd.device-timeout` in fstab still wins.
+ */
+export const EMULATED_DEVICE_TIMEOUT_SECONDS = 300;
+
+/**
+ * The kernel command line of a direct-boot image: the serial console last, so it is /dev/console; for another
+ * architecture than the host's, systemd's device timeout of EMULATED_DEVICE_TIMEOUT_SECONDS (systemd 254 and later).
+ */
+export function directBootAppend(config: Config, host: Architecture | undefined = hostArchitecture()): string {
+  const append = `root=/dev/vda rw net.ifnames=0 console=tty0 console=${serialConsole(config.architecture)},115200`;
+  return host === config.architecture
+    ? append
+    : `${append} systemd.default_device_timeout_sec=${EMULATED_DEVICE_TIMEOUT_SECONDS}`;
 }
 
 /** The mmdebstrap command line: no input is ever part of a hook's shell text, only our own fixed paths. */
