@@ -55,16 +55,13 @@ async function buildPackage(ctx: StageContext): Promise<PackageResult> {
   const started = performance.now();
   const { config, deps, paths } = ctx;
   const release = config.buildRelease;
-  // A source of Architecture: all packages only builds natively whatever the image's architecture.
   const controlPath = join(config.workingDirectory, 'debian', 'control');
-  const architecture = existsSync(controlPath)
-    ? buildArchitecture(readFileSync(controlPath, 'utf8'), config.architecture, hostArchitecture())
-    : config.architecture;
-
   const changelogPath = join(config.workingDirectory, 'debian', 'changelog');
-  if (!existsSync(join(config.workingDirectory, 'debian', 'control')) || !existsSync(changelogPath)) {
+  if (!existsSync(controlPath) || !existsSync(changelogPath)) {
     throw new StageError(STAGE, `no debian/control and debian/changelog in ${config.workingDirectory}: nothing to build`, 'test');
   }
+  // A source of Architecture: all packages only builds natively whatever the image's architecture.
+  const architecture = buildArchitecture(readFileSync(controlPath, 'utf8'), config.architecture, hostArchitecture());
   let head;
   try {
     head = parseChangelogHead(readFileSync(changelogPath, 'utf8'));
