@@ -3,81 +3,19 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GuestVm } from '../src/vm/guest.js';
 import { GuestFileFollower, inspectGuestFile, readGuestFile } from '../src/vm/guest-file.js';
 import { tamperError } from '../src/vm/guest-job.js';
-import { GUEST_DIAGNOSTICS, GUEST_SHARE, GuestSession, GuestSessionError } from '../src/vm/session.js';
+import { GUEST_DIAGNOSTICS, GuestSession, GuestSessionError } from '../src/vm/session.js';
+import { fakeGuest } from './support/fake-guest.js';
 
 /*
- * The session against a console that behaves like a Debian guest's serial console: getty, login, a root
- * shell that runs what is typed with /bin/sh, the share seen at GUEST_SHARE (here: the host directory, by
- * rewriting the path). The real guest is in the integration tests (pipeline, faults, as-runner).
+ * The session against a console that behaves like a Debian guest's serial console (support/fake-guest.ts).
+ * The real guest is in the integration tests (pipeline, faults, as-runner).
  */
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-interface FakeOptions {
-  password: string;
-  /** What the guest prints besides the command's own output, e.g. a forged end marker. */
-  noise?: string;
-  mount?: 'ok' | 'fail';
-}
-
-function fakeGuest(share: string, opts: FakeOptions): { vm: GuestVm; typed: string[]; stopped: () => boolean } {
-  let out = 'Debian GNU/Linux 13 debian ttyS0\r\n\r\ndebian login: ';
-  const typed: string[] = [];
-  let state: 'login' | 'password' | 'shell' = 'login';
-  let stopped = false;
-  const vm = {
-    consumed: () => out.length,
-    type(text: string) {
-      typed.push(text);
-      const line = text.replace(/\n$/, '');
-      out += line + '\r\n'; // the console echoes what is typed
-      if (state === 'login' && line === '') {
-        out += '\r\ndebian login: '; // getty asks again
-      } else if (state === 'login') {
-        state = 'password';
-        out += 'Password: ';
-      } else if (state === 'password') {
-        if (line === opts.password) {
-          state = 'shell';
-          out += 'root@debian:~# ';
-        } else {
-          state = 'login';
-          out += '\r\nLogin incorrect\r\ndebian login: ';
-        }
-      } else if (/^mkdir -p .* && mount -t 9p/.test(line)) {
-        const status = opts.mount === 'fail' ? 32 : 0;
-        out += `${opts.noise ?? ''}${line.replace(/^.*; printf '(DVC-%s-%s:%d)\\n' END (\S+) \$\?$/, (_m, _f, id: string) => `DVC-END-${id}:${status}`)}\r\nroot@debian:~# `;
-      } else if (line !== 'systemctl poweroff') {
-        const sh = line.replaceAll(GUEST_SHARE, share).replace(/; printf .*$/, '');
-        const status = (() => {
-          try {
-            execFileSync('sh', ['-c', sh.replace(/^sh (\S+)/, (_m, f: string) => `sed 's#${GUEST_SHARE}#${share}#' ${f} | sh`)]);
-            return 0;
-          } catch (e) {
-            return (e as { status: number }).status;
-          }
-        })();
-        const id = /END (\S+) \$\?$/.exec(line)?.[1];
-        out += `${opts.noise ?? ''}DVC-END-${id}:${status}\r\nroot@debian:~# `;
-      }
-    },
-    async expect(pattern: RegExp, from: number) {
-      const m = pattern.exec(out.slice(from));
-      if (!m) throw new Error(`no ${String(pattern)} on the console`);
-      return { match: m, end: from + m.index + m[0].length };
-    },
-    async shutdown() {
-      stopped = true;
-      return 0;
-    },
-  };
-  return { vm: vm as unknown as GuestVm, typed, stopped: () => stopped };
-}
 
 function share(): string {
   const d = mkdtempSync(join(tmpdir(), 'dvc-session-test-'));

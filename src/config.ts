@@ -16,6 +16,8 @@ export type Firmware = 'bios' | 'uefi';
 export type { Architecture } from './debian.js';
 export type LintSeverity = 'error' | 'warning' | 'info' | 'style';
 export type UploadPolicy = 'always' | 'failure' | 'never';
+/** When the guest's diagnostics (journal, dpkg -l, ...) are gathered: after every goss run, or only after a failure. */
+export type DiagnosticsPolicy = 'always' | 'failure';
 /** `default`: the installer's own configuration; `fast`: named shortcuts that change what is tested. */
 export type InstallProfile = 'default' | 'fast';
 export type LintianSeverity = 'error' | 'warning' | 'info' | 'pedantic';
@@ -73,6 +75,7 @@ export interface Config {
   readonly gossVersion: string;
   readonly gossPath: string;
   readonly gossDownloadUrl: string;
+  readonly diagnostics: DiagnosticsPolicy;
   /** auto: when debian/tests/control exists and the package stage builds (see autopkgtestSkip). */
   readonly autopkgtest: 'auto' | 'true' | 'false';
   readonly autopkgtestTimeout: number;
@@ -480,6 +483,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     gossVersion: gossVersion('goss-version', get('goss-version')),
     gossPath: get('goss-path').trim() ? path('goss-path', get('goss-path'), ctx.cwd, { mustExist: 'file' }) : '',
     gossDownloadUrl: downloadTemplate('goss-download-url', get('goss-download-url')),
+    diagnostics: oneOf('diagnostics', get('diagnostics').trim(), ['always', 'failure'] as const),
     autopkgtest: oneOf('autopkgtest', get('autopkgtest').trim(), ['auto', 'true', 'false'] as const),
     autopkgtestTimeout: duration('autopkgtest-timeout', get('autopkgtest-timeout'), 60, 6 * 3600),
     lifecycle: boolean('lifecycle', get('lifecycle')),
@@ -619,6 +623,7 @@ export const INPUT_NAMES = [
   'goss-version',
   'goss-path',
   'goss-download-url',
+  'diagnostics',
   'autopkgtest',
   'autopkgtest-timeout',
   'lifecycle',

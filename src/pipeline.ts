@@ -74,7 +74,17 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         ((thrown !== undefined && !(thrown.error instanceof StageError && thrown.error.kind === 'test')) ||
           signal.aborted ||
           !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
-      const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches, lastGuestStage);
+      const record = await runStage(
+        stage,
+        config,
+        deps,
+        results,
+        paths,
+        signal,
+        restoredCaches,
+        lastGuestStage,
+        failed !== undefined,
+      );
       records.push(record);
       if (record.status === 'failed') {
         failed ??= record;
@@ -109,6 +119,7 @@ async function runStage(
   signal: AbortSignal,
   restoredCaches: readonly CacheRecord[],
   lastGuestStage: (thrown: { error: unknown } | undefined) => boolean,
+  failedBefore: boolean,
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
   const ctx: StageContext = {
@@ -137,7 +148,12 @@ async function runStage(
         thrown = { error };
         throw error;
       } finally {
-        if (lastGuestStage(thrown)) await powerOffGuest(ctx, ctx.results.boot?.vm);
+        if (lastGuestStage(thrown)) {
+          // diagnostics: failure — the guest's state after the failure, before it goes away.
+          const failure = thrown !== undefined || failedBefore;
+          const diagnostics = config.diagnostics === 'failure' && failure ? paths.diagnostics : undefined;
+          await powerOffGuest(ctx, ctx.results.boot?.vm, diagnostics);
+        }
       }
     });
     const summary = (result as { summary?: string }).summary;

@@ -29,6 +29,9 @@ describe('grml-debootstrap end to end', () => {
         join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
         '--install-profile',
         'fast',
+        // dpkg -l of the installed system, read below, comes from the diagnostics.
+        '--diagnostics',
+        'always',
         '--upload-image',
         'never',
       ],

@@ -56,6 +56,9 @@ function start(gossfileText: string): { run: CliRun; before: string[] } {
     'never',
     '--gossfile',
     gossfile,
+    // The traps are planted by the diagnostics batch after goss passed: gathered on every run.
+    '--diagnostics',
+    'always',
   ]);
   return { run, before };
 }

@@ -76,6 +76,9 @@ describe(`the upgrade stage, as the non-root user ${UPGRADE_USER} with sudo and 
         // take about 10 minutes (the whole upgrade 1458 s, measured). A setting of the system under test, not of the action.
         '--installer-args',
         `'--customize-hook=echo MODULES=dep > "$1/etc/initramfs-tools/conf.d/debian-vm-ci-test.conf"'`,
+        // The os-release of both systems, read below, comes from the diagnostics before and after the upgrade.
+        '--diagnostics',
+        'always',
         '--upload-image',
         'never',
       ],

@@ -60,8 +60,11 @@ export async function gossInGuest(ctx: StageContext, stage: StageName, opts: Gos
       what: 'the goss run',
     });
     progress(`goss ran in ${gossRun.seconds}s (exit ${gossRun.exitCode})`);
-    const diagnosticsSeconds = await session.diagnostics(opts.diagnosticsDir, kvm ? 120 : 600);
-    progress(`diagnostics gathered in ${diagnosticsSeconds}s`);
+    // diagnostics: failure gathers them only when goss did not pass (and the pipeline after any other failure in the guest).
+    if (config.diagnostics === 'always' || classifyGossRun(gossRun.exitCode, gossRun.stdout, gossRun.stderr).kind !== 'passed') {
+      const diagnosticsSeconds = await session.diagnostics(opts.diagnosticsDir, kvm ? 120 : 600);
+      progress(`diagnostics gathered in ${diagnosticsSeconds}s`);
+    }
     tampered = session.takeTampered();
   } catch (e) {
     if (e instanceof GuestSessionError) throw new StageError(stage, e.message, 'infrastructure', opts.vm.watcher.tail(20));

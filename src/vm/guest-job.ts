@@ -3,7 +3,7 @@
  * autopkgtest and lifecycle stages do inside the VM. The script and its input travel through the share; its
  * output is followed into the stage log while it runs.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { copySourceTree } from '../package/source-tree.js';
 import type { StageContext, StageName } from '../context.js';
@@ -139,14 +139,31 @@ export function tamperError(stage: StageName, tampered: readonly string[], parti
 /**
  * A clean power-off through the guest stages' session, when one is open and working; otherwise whoever started
  * QEMU stops it. A guest that does not power off is a warning, not a verdict: the stage's own result stands.
+ * With `diagnostics` (a directory), the guest's diagnostics are gathered there first, unless that directory
+ * exists already (goss gathered them): `diagnostics: failure` after a stage in the guest failed.
  */
-export async function powerOffGuest(ctx: StageContext, vm: GuestVm | undefined): Promise<void> {
+export async function powerOffGuest(ctx: StageContext, vm: GuestVm | undefined, diagnostics?: string): Promise<void> {
   const session = vm && GuestSession.existing(vm);
   // A cancelled run does not wait for the guest: QEMU is stopped at once.
   if (!session || ctx.signal.aborted) return;
+  const kvm = ctx.results.accel?.accel === 'kvm';
+  if (diagnostics && !existsSync(diagnostics)) {
+    try {
+      ctx.progress(`diagnostics gathered in ${await session.diagnostics(diagnostics, kvm ? 120 : 600)}s after the failure`);
+      const planted = session.takeTampered();
+      if (planted.length) {
+        ctx.deps.reporter.warning(
+          `something in the guest planted ${planted.length} thing(s) in the share instead of diagnostics, not read: ${planted.join(', ')}`,
+        );
+      }
+    } catch (e) {
+      ctx.deps.reporter.warning(`could not gather the guest's diagnostics: ${e instanceof Error ? e.message : String(e)}`);
+      if (!GuestSession.existing(vm)) return;
+    }
+  }
   ctx.progress('powering the guest off');
   try {
-    const code = await session.powerOff(ctx.results.accel?.accel === 'kvm' ? 60 : 180);
+    const code = await session.powerOff(kvm ? 60 : 180);
     ctx.progress(`QEMU exited with status ${code}`);
   } catch (e) {
     ctx.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
