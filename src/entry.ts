@@ -24,7 +24,8 @@ export function cacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return env.DEBIAN_VM_CI_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'debian-vm-ci');
 }
 
-function parseContext(cwd: string, defaultOutputDir: string): ParseContext {
+/** The host facts parseConfig takes, read from this host (its apt sources, architecture and cores). */
+export function parseContext(cwd: string, defaultOutputDir: string): ParseContext {
   return {
     cwd,
     defaultOutputDir,

@@ -46,6 +46,21 @@ export function directBootAppend(config: Config, host: Architecture | undefined 
     : `${append} systemd.default_device_timeout_sec=${EMULATED_DEVICE_TIMEOUT_SECONDS}`;
 }
 
+/** The files mmdebstrapArgv's hooks upload into the system, written into `files` (the password file mode 0600). */
+export function writeInstallFiles(config: Config, files: string): void {
+  mkdirSync(files, { recursive: true });
+  writeFileSync(join(files, 'hostname'), `${config.hostname}\n`);
+  writeFileSync(
+    join(files, 'hosts'),
+    `127.0.0.1 localhost\n127.0.1.1 ${config.hostname}\n::1 localhost ip6-localhost ip6-loopback\n`,
+  );
+  writeFileSync(join(files, 'fstab'), '/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
+  writeFileSync(join(files, 'dhcp.network'), '[Match]\nName=eth* en*\n\n[Network]\nDHCP=yes\n');
+  writeFileSync(join(files, 'password'), `root:${config.password}\n`, { mode: 0o600 });
+  writeFileSync(join(files, 'valid-until.conf'), NO_VALID_UNTIL_CONF);
+  chmodSync(join(files, 'password'), 0o600);
+}
+
 /** The mmdebstrap command line: no input is ever part of a hook's shell text, only our own fixed paths. */
 export function mmdebstrapArgv(
   config: Config,
@@ -132,18 +147,8 @@ export async function installWithMmdebstrap(
     progress(`${config.architecture} programs run through qemu-user (${foreign}): mmdebstrap's chroot is emulated`);
   const files = join(opts.work, 'files');
   const bootDir = join(opts.work, 'boot');
-  mkdirSync(files, { recursive: true });
+  writeInstallFiles(config, files);
   mkdirSync(bootDir, { recursive: true });
-  writeFileSync(join(files, 'hostname'), `${config.hostname}\n`);
-  writeFileSync(
-    join(files, 'hosts'),
-    `127.0.0.1 localhost\n127.0.1.1 ${config.hostname}\n::1 localhost ip6-localhost ip6-loopback\n`,
-  );
-  writeFileSync(join(files, 'fstab'), '/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
-  writeFileSync(join(files, 'dhcp.network'), '[Match]\nName=eth* en*\n\n[Network]\nDHCP=yes\n');
-  writeFileSync(join(files, 'password'), `root:${config.password}\n`, { mode: 0o600 });
-  writeFileSync(join(files, 'valid-until.conf'), NO_VALID_UNTIL_CONF);
-  chmodSync(join(files, 'password'), 0o600);
   // mke2fs reads a tarball from 1.47.1 on (no root needed); older ones (bookworm's 1.47.0) need a
   // directory, which only root can fill with the right owners.
   const fromTarball = await mke2fsReadsTarballs(ctx);
