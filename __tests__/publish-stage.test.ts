@@ -11,7 +11,7 @@ import { imageWanted, publish } from '../src/stages/publish.js';
 import { InMemoryServices } from './support/github-standins/fakes.js';
 import { stageContext, testConfig, type TestStage } from './support/github-standins/context.js';
 
-/** An output directory as the stages before publish leave it, with result.json saying how the run went. */
+/** An output directory as the stages before publish leave it, and the verdict the pipeline hands publish. */
 function producedOutput(t: TestStage, status: 'passed' | 'failed', install: 'passed' | 'failed' | 'skipped' = 'skipped') {
   const { paths } = t.ctx;
   const stages = [
@@ -19,6 +19,7 @@ function producedOutput(t: TestStage, status: 'passed' | 'failed', install: 'pas
     { name: 'install', status: install },
   ];
   writeFileSync(paths.resultJson, JSON.stringify({ status, stages }));
+  Object.assign(t.ctx, { runSoFar: { status, installRan: install !== 'skipped' } });
   writeFileSync(paths.summaryMd, '## summary\n');
   mkdirSync(paths.lint, { recursive: true });
   writeFileSync(join(paths.lint, 'shellcheck.json'), '[]');
@@ -143,7 +144,17 @@ describe('publish stage', () => {
     expect(t.reporter.text()).toContain('this run installed no image');
   });
 
-  it('uses the image install reported even when result.json cannot be read', async () => {
+  it('decides on the verdict the pipeline hands it, not on a result.json in the output directory', async () => {
+    const t = stageContext(testConfig({ 'upload-image': 'failure' }), new InMemoryServices());
+    producedOutput(t, 'failed', 'passed');
+    // An earlier run's result.json (or one the guest could have written) says passed: it is not read.
+    writeFileSync(t.ctx.paths.resultJson, JSON.stringify({ status: 'passed', stages: [{ name: 'install', status: 'passed' }] }));
+    writeRawImage(t.ctx.paths.imageFile);
+    const result = await runPublish(t);
+    expect(result.image?.path).toMatch(/\.qcow2$/);
+  });
+
+  it("uses the image install reported even without the pipeline's verdict", async () => {
     const services = new InMemoryServices();
     const t = stageContext(testConfig({ 'upload-image': 'always' }), services);
     writeRawImage(t.ctx.paths.imageFile);

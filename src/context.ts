@@ -4,9 +4,9 @@ import type { StageLog } from './host/exec.js';
 import type { OutputPaths } from './paths.js';
 import type { CacheRecord } from './publish/caches.js';
 import type { Deps } from './deps.js';
-import type { Results, StageName } from './results.js';
+import type { Results, RunSoFar, StageName } from './results.js';
 export type { Deps } from './deps.js';
-export type { Results, StageName, StageRecord, StageStatus } from './results.js';
+export type { Results, RunSoFar, StageName, StageRecord, StageStatus } from './results.js';
 
 export interface StageContext {
   readonly config: Config;
@@ -21,6 +21,8 @@ export interface StageContext {
   progress(message: string): void;
   /** What restoreCaches found before the first stage; publish saves the caches that were not an exact hit. */
   readonly restoredCaches?: readonly CacheRecord[];
+  /** The verdict of the stages before this one, as the pipeline counts it; absent outside the pipeline. */
+  readonly runSoFar?: RunSoFar;
 }
 
 export interface Stage<K extends StageName> {

@@ -74,17 +74,7 @@ export async function runPipeline(config: Config, deps: Deps, signal: AbortSigna
         ((thrown !== undefined && !(thrown.error instanceof StageError && thrown.error.kind === 'test')) ||
           signal.aborted ||
           !stages.slice(i + 1).some((s) => s.usesGuest && !s.skipReason(config, results)));
-      const record = await runStage(
-        stage,
-        config,
-        deps,
-        results,
-        paths,
-        signal,
-        restoredCaches,
-        lastGuestStage,
-        failed !== undefined,
-      );
+      const record = await runStage(stage, config, deps, results, paths, signal, restoredCaches, lastGuestStage, records);
       records.push(record);
       if (record.status === 'failed') {
         failed ??= record;
@@ -119,9 +109,12 @@ async function runStage(
   signal: AbortSignal,
   restoredCaches: readonly CacheRecord[],
   lastGuestStage: (thrown: { error: unknown } | undefined) => boolean,
-  failedBefore: boolean,
+  /** The records of the stages before this one. */
+  records: readonly StageRecord[],
 ): Promise<StageRecord> {
   const log = new StageLog(`${paths.logs}/${stage.name}.log`, (s) => deps.reporter.redact(s));
+  const failedBefore = records.some((r) => r.status === 'failed');
+  const install = records.find((r) => r.name === 'install');
   const ctx: StageContext = {
     config,
     deps,
@@ -130,6 +123,10 @@ async function runStage(
     log,
     signal,
     restoredCaches,
+    runSoFar: {
+      status: failedBefore ? 'failed' : 'passed',
+      installRan: install?.status === 'passed' || install?.status === 'failed',
+    },
     progress(message) {
       log.line(`# ${message}`);
       deps.reporter.info(`${stage.name}: ${message}`);

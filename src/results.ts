@@ -190,6 +190,13 @@ export interface StageRecord {
   details?: readonly string[];
 }
 
+/** How the run went in the stages before the current one: publish decides on it (upload-image: failure). */
+export interface RunSoFar {
+  status: 'passed' | 'failed';
+  /** The install stage ran (passed or failed): its image, if any, is this run's. */
+  installRan: boolean;
+}
+
 /** What each stage hands on to the ones after it. */
 export interface Results {
   accel?: AccelResult;

@@ -1,38 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes, type UploadPolicy } from '../config.js';
-import type { Stage, StageContext } from '../context.js';
+import type { RunSoFar, Stage, StageContext } from '../context.js';
 import type { PublishResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { publishArtifact, reportFiles, type ArtifactRecord } from '../publish/artifacts.js';
 import { cachesOffReason, saveCaches } from '../publish/caches.js';
 import { convertToQcow2, type ConvertedImage } from '../publish/image.js';
 import { cellName, imageArtifactName, reportsArtifactName } from '../publish/naming.js';
-
-/** Until StageContext carries it (see the publish report), the pipeline's restore records may be absent. */
-
-interface RunSoFar {
-  status: 'passed' | 'failed';
-  installRan: boolean;
-}
-
-/** result.json is final for every stage before publish when publish starts; it is the one account of how the run went. */
-function readRunSoFar(resultJson: string): RunSoFar {
-  try {
-    const result = JSON.parse(readFileSync(resultJson, 'utf8')) as {
-      status?: string;
-      stages?: { name: string; status: string }[];
-    };
-    const install = result.stages?.find((s) => s.name === 'install');
-    return {
-      status: result.status === 'passed' ? 'passed' : 'failed',
-      installRan: install?.status === 'passed' || install?.status === 'failed',
-    };
-  } catch {
-    // Without result.json nothing says the run passed.
-    return { status: 'failed', installRan: false };
-  }
-}
 
 export function imageWanted(policy: UploadPolicy, status: RunSoFar['status']): boolean {
   return policy === 'always' || (policy === 'failure' && status === 'failed');
@@ -109,7 +84,8 @@ export const publish: Stage<'publish'> = {
   skipReason: () => undefined,
   async run(ctx) {
     const { config, deps, paths } = ctx;
-    const run = readRunSoFar(paths.resultJson);
+    // Without the pipeline's verdict nothing says the run passed.
+    const run: RunSoFar = ctx.runSoFar ?? { status: 'failed', installRan: false };
     const problems: string[] = [];
     const artifacts: ArtifactRecord[] = [];
 
