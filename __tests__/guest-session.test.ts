@@ -45,6 +45,16 @@ describe('the guest session', () => {
     expect((await session.run('exit 7', { timeoutSeconds: 5 })).exitCode).toBe(7);
   });
 
+  it('reads the whole exit status when the console delivers its marker in pieces', async () => {
+    // goss's 78 arrived once as "…:7" and then "8": the run was reported as exit 7 (a CI run, 2026-12-03).
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw', trickle: true });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    expect((await session.run('exit 78', { timeoutSeconds: 5 })).exitCode).toBe(78);
+    expect((await session.run('exit 1', { timeoutSeconds: 5 })).exitCode).toBe(1);
+    expect((await session.run('echo 42', { timeoutSeconds: 5 })).stdout).toBe('42\n');
+  });
+
   it('says so when the login is refused, and when the share does not mount', async () => {
     const { vm } = fakeGuest(share(), { password: 'right' });
     await expect(GuestSession.open(vm, { password: 'wrong', shareDir: share() })).rejects.toThrow(

@@ -233,7 +233,7 @@ export async function runPlain(
       sock.write(
         `mkdir -p /mnt/dvc && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ${SHARE_TAG} /mnt/dvc && cd /mnt/dvc && ./goss -g goss.yaml validate --format json > goss.json; echo "BENCH-DONE $?"\n`,
       );
-      const done = await waitFor(serialLog, /BENCH-DONE (\d+)/, mark, 900);
+      const done = await waitFor(serialLog, /BENCH-DONE (\d+)\r?\n/, mark, 900);
       t.validateExit = Number(done[1]);
       t.validate = now() - tVal;
       if (existsSync(join(share, 'goss.json'))) {

@@ -12,6 +12,8 @@ export interface FakeOptions {
   /** What the guest prints besides the command's own output, e.g. a forged end marker. */
   noise?: string;
   mount?: 'ok' | 'fail';
+  /** Deliver each end marker in two pieces, its last digit and line end 20 ms later, as a serial line may. */
+  trickle?: boolean;
 }
 
 export function fakeGuest(share: string, opts: FakeOptions): { vm: GuestVm; typed: string[]; stopped: () => boolean } {
@@ -52,13 +54,23 @@ export function fakeGuest(share: string, opts: FakeOptions): { vm: GuestVm; type
           }
         })();
         const id = /END (\S+) \$\?$/.exec(line)?.[1];
-        out += `${opts.noise ?? ''}DVC-END-${id}:${status}\r\nroot@debian:~# `;
+        const end = `${opts.noise ?? ''}DVC-END-${id}:${status}\r\nroot@debian:~# `;
+        if (!opts.trickle) out += end;
+        else {
+          const cut = end.indexOf('\r\n') - 1;
+          out += end.slice(0, cut);
+          setTimeout(() => (out += end.slice(cut)), 20);
+        }
       }
     },
     async expect(pattern: RegExp, from: number) {
-      const m = pattern.exec(out.slice(from));
-      if (!m) throw new Error(`no ${String(pattern)} on the console`);
-      return { match: m, end: from + m.index + m[0].length };
+      // Like GuestVm.expect: looks again as more of the console arrives (here: for up to a second).
+      for (let tries = 0; ; tries++) {
+        const m = pattern.exec(out.slice(from));
+        if (m) return { match: m, end: from + m.index + m[0].length };
+        if (tries === 100) throw new Error(`no ${String(pattern)} on the console`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
     async shutdown() {
       stopped = true;

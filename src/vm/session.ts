@@ -150,14 +150,23 @@ export class GuestSession {
     return s && !s.closed && !s.broken ? s : undefined;
   }
 
-  /** Types one command line and waits for its end marker; the typed line's echo cannot match the marker. */
+  /**
+   * Types one command line and waits for its end marker; the typed line's echo cannot match the marker. The
+   * marker counts only with its line end: the console arrives in pieces, and "…:7" may be the first half of "…:78".
+   */
   private async line(command: string, timeoutSeconds: number, what: string): Promise<number> {
     if (this.closed) throw new GuestSessionError(`the session is closed (${what})`);
     if (this.broken) throw new GuestSessionError(`the session broke earlier (${what})`);
     const id = `${this.nonce}-${++this.seq}`;
     this.vm.type(`${command}; printf 'DVC-%s-%s:%d\\n' END ${id} $?\n`);
     try {
-      const r = await this.vm.expect(new RegExp(`DVC-END-${id}:(\\d+)`), this.pos, timeoutSeconds, this.signal, `end of ${what}`);
+      const r = await this.vm.expect(
+        new RegExp(`DVC-END-${id}:(\\d+)\\r?\\n`),
+        this.pos,
+        timeoutSeconds,
+        this.signal,
+        `end of ${what}`,
+      );
       this.pos = r.end;
       return Number(r.match[1]);
     } catch (e) {
