@@ -33,24 +33,29 @@ function context(args: string[], accel: 'kvm' | 'tcg'): StageContext {
   return ctx;
 }
 
+/** chooseBuilderBackend with the run's config and the accel stage's verdict, as builder-install passes them. */
+function choose(ctx: StageContext, hostCpus?: number): ReturnType<typeof chooseBuilderBackend> {
+  return chooseBuilderBackend(ctx, ctx.config, ctx.results.accel, hostCpus);
+}
+
 describe('builder backend choice (like debos fakemachine)', () => {
   it('takes QEMU with KVM when the accel probe proved KVM usable', async () => {
-    expect(await chooseBuilderBackend(context([], 'kvm'))).toBe('qemu-kvm');
-    expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'kvm'))).toBe('qemu-kvm');
+    expect(await choose(context([], 'kvm'))).toBe('qemu-kvm');
+    expect(await choose(context(['--builder-backend', 'qemu'], 'kvm'))).toBe('qemu-kvm');
   });
 
   it('takes QEMU/TCG without KVM on hosts with two or more cores', async () => {
-    expect(await chooseBuilderBackend(context([], 'tcg'), 2)).toBe('qemu-tcg');
-    expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'), 1)).toBe('qemu-tcg');
+    expect(await choose(context([], 'tcg'), 2)).toBe('qemu-tcg');
+    expect(await choose(context(['--builder-backend', 'qemu'], 'tcg'), 1)).toBe('qemu-tcg');
   });
 
   const umlHere = umlRunsHere();
   it.runIf(umlHere)(
     'takes User-Mode Linux without KVM on a single core, or when asked for uml',
     async () => {
-      expect(await chooseBuilderBackend(context([], 'tcg'), 1)).toBe('uml');
-      expect(await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm'))).toBe('uml');
-      expect(await chooseBuilderBackend(context(['--builder-backend', 'qemu'], 'tcg'))).toBe('qemu-tcg');
+      expect(await choose(context([], 'tcg'), 1)).toBe('uml');
+      expect(await choose(context(['--builder-backend', 'uml'], 'kvm'))).toBe('uml');
+      expect(await choose(context(['--builder-backend', 'qemu'], 'tcg'))).toBe('qemu-tcg');
       // The choice boots the real UML kernel: 4.8 s alone, past vitest's 5 s default with VMs on the same cores.
     },
     60_000,
@@ -60,10 +65,8 @@ describe('builder backend choice (like debos fakemachine)', () => {
     'on a host where User-Mode Linux does not run: QEMU/TCG with a warning, and a clear error for builder-backend uml',
     async () => {
       const ctx = context([], 'tcg');
-      expect(await chooseBuilderBackend(ctx, 1)).toBe('qemu-tcg');
-      const error = (await chooseBuilderBackend(context(['--builder-backend', 'uml'], 'kvm')).catch(
-        (e: unknown) => e,
-      )) as StageError;
+      expect(await choose(ctx, 1)).toBe('qemu-tcg');
+      const error = (await choose(context(['--builder-backend', 'uml'], 'kvm')).catch((e: unknown) => e)) as StageError;
       expect(error).toBeInstanceOf(StageError);
       expect(error.kind).toBe('infrastructure');
       expect(error.message).toMatch(
@@ -102,16 +105,14 @@ describe('builder backend choice (like debos fakemachine)', () => {
 
   it('falls back to QEMU/TCG for arm64 systems without KVM, and refuses uml there', async () => {
     const arm = ['--architecture', 'arm64', '--firmware', 'uefi'];
-    expect(await chooseBuilderBackend(context(arm, 'tcg'), 1)).toBe('qemu-tcg');
-    const error = await chooseBuilderBackend(context([...arm, '--builder-backend', 'uml'], 'tcg')).catch((e: unknown) => e);
+    expect(await choose(context(arm, 'tcg'), 1)).toBe('qemu-tcg');
+    const error = await choose(context([...arm, '--builder-backend', 'uml'], 'tcg')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StageError);
     expect((error as StageError).message).toMatch(/builder-backend is uml but User-Mode Linux builds arm64 systems only/);
   });
 
   it('fails builder-backend kvm without KVM, naming why KVM is not usable', async () => {
-    const error = (await chooseBuilderBackend(context(['--builder-backend', 'kvm'], 'tcg')).catch(
-      (e: unknown) => e,
-    )) as StageError;
+    const error = (await choose(context(['--builder-backend', 'kvm'], 'tcg')).catch((e: unknown) => e)) as StageError;
     expect(error).toBeInstanceOf(StageError);
     expect(error.kind).toBe('infrastructure');
     expect(error.message).toBe(

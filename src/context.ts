@@ -1,24 +1,17 @@
 // The contract between the pipeline and its stages. Result types live in results.ts, side effects in deps.ts.
 import type { Config } from './config.js';
-import type { StageLog } from './host/exec.js';
 import type { OutputPaths } from './paths.js';
 import type { CacheRecord } from './publish/caches.js';
-import type { Deps } from './deps.js';
+import type { StageIo } from './deps.js';
 import type { Results, RunSoFar, StageName } from './results.js';
-export type { Deps } from './deps.js';
+export type { Deps, StageIo } from './deps.js';
 export type { Results, RunSoFar, StageName, StageRecord, StageStatus } from './results.js';
 
-export interface StageContext {
+/** What a stage gets: its StageIo (deps, log, progress, signal) and the run's data. */
+export interface StageContext extends StageIo {
   readonly config: Config;
-  readonly deps: Deps;
   readonly results: Readonly<Results>;
   readonly paths: OutputPaths;
-  /** logs/<stage>.log */
-  readonly log: StageLog;
-  /** Aborted on SIGINT/SIGTERM. */
-  readonly signal: AbortSignal;
-  /** A progress line in the job log (and the stage log). */
-  progress(message: string): void;
   /** What restoreCaches found before the first stage; publish saves the caches that were not an exact hit. */
   readonly restoredCaches?: readonly CacheRecord[];
   /** The verdict of the stages before this one, as the pipeline counts it; absent outside the pipeline. */

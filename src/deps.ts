@@ -1,4 +1,4 @@
-import type { Exec } from './host/exec.js';
+import type { Exec, StageLog } from './host/exec.js';
 import type { GitHubServices } from './host/github.js';
 import type { Reporter } from './host/reporter.js';
 import type { ResourceTracker } from './state.js';
@@ -13,4 +13,18 @@ export interface Deps {
   readonly github: GitHubServices | undefined;
   /** Directory kept between runs (apt cache, build environments, builder images, goss). */
   readonly cacheDir: string;
+}
+
+/**
+ * What a domain module (install, builder, vm, goss) needs from the stage that calls it: the side effects, that
+ * stage's log and progress line, and the cancel signal. The data it works on come as their own arguments.
+ */
+export interface StageIo {
+  readonly deps: Deps;
+  /** logs/<stage>.log */
+  readonly log: StageLog;
+  /** Aborted on SIGINT/SIGTERM. */
+  readonly signal: AbortSignal;
+  /** A progress line in the job log (and the stage log). */
+  progress(message: string): void;
 }

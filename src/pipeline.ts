@@ -149,7 +149,7 @@ async function runStage(
           // diagnostics: failure — the guest's state after the failure, before it goes away.
           const failure = thrown !== undefined || failedBefore;
           const diagnostics = config.diagnostics === 'failure' && failure ? paths.diagnostics : undefined;
-          await powerOffGuest(ctx, ctx.results.boot?.vm, diagnostics);
+          await powerOffGuest(ctx, ctx.results.boot?.vm, ctx.results.accel?.accel === 'kvm', diagnostics);
         }
       }
     });

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Architecture } from '../debian.js';
-import type { StageContext } from '../context.js';
+import type { StageIo } from '../deps.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
@@ -73,8 +73,8 @@ export function builderImageKey(
  * kernel, built once with mmdebstrap and kept in the cache directory (and the GitHub cache). The
  * same image serves every backend: UML brings its own kernel and modules, QEMU boots the image's.
  */
-export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, work: string): Promise<BuilderImage> {
-  const { config, deps, progress } = ctx;
+export async function ensureBuilderImage(io: StageIo, config: Config, proxyPort: number, work: string): Promise<BuilderImage> {
+  const { deps, progress } = io;
   const dir = join(deps.cacheDir, 'builder');
   const key = builderImageKey(config, new Date());
   const image = join(dir, `${key}.img`);
@@ -119,17 +119,17 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
     ...(config.mirror ? [config.mirror] : []),
   ];
   try {
-    await deps.exec.run(argv, { stage: 'install', privileged: true, log: ctx.log, timeoutSeconds: 1800, signal: ctx.signal });
+    await deps.exec.run(argv, { stage: 'install', privileged: true, log: io.log, timeoutSeconds: 1800, signal: io.signal });
     mkdirSync(dir, { recursive: true });
     const partial = `${image}.${process.pid}.partial`;
     await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-builder', '-d', rootfs, partial, '4G'], {
       stage: 'install',
       privileged: true,
-      log: ctx.log,
+      log: io.log,
       timeoutSeconds: 600,
     });
     // The kernel is mode 0600 in the image; the hook copied it out as root.
-    await chownToCaller(deps.exec, [partial, bootOut], { stage: 'install', log: ctx.log });
+    await chownToCaller(deps.exec, [partial, bootOut], { stage: 'install', log: io.log });
     renameSync(join(bootOut, 'vmlinuz'), built.kernel);
     renameSync(join(bootOut, 'initrd.img'), built.initrd);
     renameSync(partial, image);
@@ -150,15 +150,19 @@ export async function ensureBuilderImage(ctx: StageContext, proxyPort: number, w
  * system calls cost more than its native execution saves), else User-Mode Linux, as debos'
  * fakemachine orders them (x86_64 only), else QEMU/TCG. `builder-backend` overrides the choice.
  */
-export async function chooseBuilderBackend(ctx: StageContext, hostCpus = availableParallelism()): Promise<BuilderBackend> {
-  const { config } = ctx;
-  const kvm = ctx.results.accel?.accel === 'kvm';
+export async function chooseBuilderBackend(
+  io: StageIo,
+  config: Config,
+  accel: AccelVerdict | undefined,
+  hostCpus = availableParallelism(),
+): Promise<BuilderBackend> {
+  const kvm = accel?.accel === 'kvm';
   const umlPossible = config.architecture === 'amd64' && hostArchitecture() === 'amd64';
   const want = config.builderBackend;
   if (want === 'kvm' && !kvm) {
     throw new StageError(
       'install',
-      `builder-backend is kvm but KVM is not usable here (${ctx.results.accel?.summary ?? 'accel did not run'}); use auto, uml or qemu`,
+      `builder-backend is kvm but KVM is not usable here (${accel?.summary ?? 'accel did not run'}); use auto, uml or qemu`,
       'infrastructure',
     );
   }
@@ -171,23 +175,29 @@ export async function chooseBuilderBackend(ctx: StageContext, hostCpus = availab
   }
   if (want === 'uml' || (want === 'auto' && !kvm && umlPossible && hostCpus < 2)) {
     // Optional: Ubuntu 24.04 packages neither user-mode-linux nor libslirp-helper; QEMU/TCG then builds.
-    const lacking = await ensureHostTools(ctx.deps, 'install', 'the User-Mode Linux builder', [
+    const lacking = await ensureHostTools(io.deps, 'install', 'the User-Mode Linux builder', [
       { command: UML_KERNEL, package: 'user-mode-linux', optional: true },
       { command: SLIRP_HELPER, package: 'libslirp-helper', optional: true },
       { command: 'python3', package: 'python3-minimal', optional: true },
     ]);
     let why: string;
     if (lacking.length === 0 && findOnPath(UML_KERNEL) && findOnPath(SLIRP_HELPER)) {
-      const probe = await probeUml(ctx);
+      const probe = await probeUml(io);
       if (probe.usable) return 'uml';
       why = `User-Mode Linux does not work on this host: ${probe.detail}`;
     } else {
       why = `User-Mode Linux is not available here (missing ${lacking.map((t) => `${t.command} from ${t.package}`).join(', ')})`;
     }
     if (want === 'uml') throw new StageError('install', `builder-backend is uml but ${why}; use auto or qemu`, 'infrastructure');
-    ctx.deps.reporter.warning(`${why}: the builder runs in QEMU/TCG`);
+    io.deps.reporter.warning(`${why}: the builder runs in QEMU/TCG`);
   }
   return kvm ? 'qemu-kvm' : 'qemu-tcg';
+}
+
+/** What the accel stage found (its result's verdict and summary), on which the backend choice depends. */
+export interface AccelVerdict {
+  accel: 'kvm' | 'tcg';
+  summary: string;
 }
 
 /** What starting User-Mode Linux on this host showed: whether a program runs in it, and the evidence. */
@@ -202,8 +212,8 @@ export interface UmlProbe {
  * second). Some hosts' CPUs break UML 6.1 before any program runs ("userspace - ptrace set fp regs failed,
  * errno = 14" and a SIGSEGV'd init, seen on a CI machine), which this finds before a job is started.
  */
-export async function probeUml(ctx: StageContext, kernel = UML_KERNEL): Promise<UmlProbe> {
-  const r = await ctx.deps.exec.run(
+export async function probeUml(io: StageIo, kernel = UML_KERNEL): Promise<UmlProbe> {
+  const r = await io.deps.exec.run(
     [
       kernel,
       'mem=64M',
@@ -217,7 +227,7 @@ export async function probeUml(ctx: StageContext, kernel = UML_KERNEL): Promise<
       'ssl=null',
       'quiet',
     ],
-    { stage: 'install', check: false, timeoutSeconds: 60, log: ctx.log },
+    { stage: 'install', check: false, timeoutSeconds: 60, log: io.log },
   );
   const out = `${r.stdout}\n${r.stderr}`;
   if (/Attempted to kill init! exitcode=0x00000000\b/.test(out)) return { usable: true, detail: '/bin/true ran and exited 0' };
@@ -297,20 +307,21 @@ export function qemuBuilderArgv(
  * the stage log, the installer's milestones to progress, with a heartbeat in quiet phases.
  */
 export async function runBuilderJob(
-  ctx: StageContext,
+  io: StageIo,
+  config: Config,
   backend: BuilderBackend,
   builder: BuilderImage,
   job: BuilderJob,
   work: string,
 ): Promise<number> {
-  const { config, deps, progress } = ctx;
+  const { deps, progress } = io;
   const fast = fastScratchDir(work);
   const runDir = fast === work ? work : mkdtempSync(join(fast, 'dvc-builder-'));
   const runId = runDir === work ? undefined : deps.resources.add({ kind: 'dir', name: 'builder scratch', path: runDir });
   const scratch = join(runDir, 'scratch.img');
   try {
     await deps.exec.run(['truncate', '-s', String(job.scratchBytes), scratch], { stage: 'install' });
-    await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-scratch', scratch], { stage: 'install', log: ctx.log });
+    await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-scratch', scratch], { stage: 'install', log: io.log });
     let argv: string[];
     if (backend === 'uml') {
       const launcher = join(work, 'uml-launcher.py');
@@ -342,7 +353,7 @@ export async function runBuilderJob(
       const cow = join(runDir, 'root.qcow2');
       await deps.exec.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', builder.disk, cow], {
         stage: 'install',
-        log: ctx.log,
+        log: io.log,
       });
       argv = qemuBuilderArgv(config.architecture, backend === 'qemu-kvm' ? 'kvm' : 'tcg', builder, {
         cow,
@@ -354,7 +365,7 @@ export async function runBuilderJob(
     let lastLine = '';
     let lastProgress = performance.now();
     const proc = deps.exec.start(`${backend} builder`, argv, {
-      log: ctx.log,
+      log: io.log,
       env: { ...deps.env, TMPDIR: runDir },
       onLine: (line) => {
         // Terminal control sequences the guest's getty and systemd write (CSI, OSC) are not text.
@@ -379,13 +390,13 @@ export async function runBuilderJob(
       void proc.stop(5);
     }, job.timeoutSeconds * 1000);
     const onAbort = (): void => void proc.stop(5);
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    io.signal.addEventListener('abort', onAbort, { once: true });
     const code = await proc.exited;
     clearTimeout(timer);
     clearInterval(heartbeat);
-    ctx.signal.removeEventListener('abort', onAbort);
+    io.signal.removeEventListener('abort', onAbort);
     if (timedOut) throw new StageError('install', `the builder did not finish within install-timeout (${job.timeoutSeconds}s)`);
-    if (ctx.signal.aborted) throw new StageError('install', 'cancelled');
+    if (io.signal.aborted) throw new StageError('install', 'cancelled');
     // Written by the builder (untrusted: the project's installer ran there as root): a regular file with a number.
     const exitText = readGuestFile(join(job.jobDir, 'exit-code'), 16)?.toString('utf8').trim();
     if (exitText === undefined) {

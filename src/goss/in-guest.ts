@@ -5,11 +5,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { StageContext, StageName } from '../context.js';
+import type { Config } from '../config.js';
+import type { StageIo } from '../deps.js';
 import { StageError } from '../errors.js';
 import { findRepositoryRoot } from '../lint/discover.js';
 import { gossAnnotations, gossToJUnit, gossToMarkdown, gossToTap, type GossReport } from '../reports/goss.js';
-import type { ValidateResult } from '../results.js';
+import type { StageName, ValidateResult } from '../results.js';
 import { ConsoleFloodError, type GuestVm } from '../vm/guest.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from '../vm/session.js';
 import { tamperError } from '../vm/guest-job.js';
@@ -25,6 +26,8 @@ export interface GossInGuestOptions {
   reportDir: string;
   /** Where the guest's diagnostics go. */
   diagnosticsDir: string;
+  /** The guest runs under KVM (shorter deadlines than under TCG). */
+  kvm: boolean;
   /** The JUnit testsuite's name ("goss bookworm"). */
   suiteName: string;
   /** The Markdown table's heading; gossToMarkdown's own when absent. */
@@ -32,18 +35,23 @@ export interface GossInGuestOptions {
 }
 
 /** Runs goss in the guest; a failing goss is a StageError of kind test with the result as its partial. */
-export async function gossInGuest(ctx: StageContext, stage: StageName, opts: GossInGuestOptions): Promise<ValidateResult> {
-  const { config, deps, results, progress } = ctx;
+export async function gossInGuest(
+  io: StageIo,
+  stage: StageName,
+  config: Config,
+  opts: GossInGuestOptions,
+): Promise<ValidateResult> {
+  const { deps, progress } = io;
   const goss = await resolveGoss(config, deps);
   progress(`goss ${goss.version} (${goss.source}) from ${goss.path}`);
-  const kvm = results.accel?.accel === 'kvm';
+  const { kvm } = opts;
   let gossRun: CommandResult;
   let tampered: string[];
   try {
     const session = await GuestSession.shared(opts.vm, {
       password: config.password,
       shareDir: opts.shareDir,
-      signal: ctx.signal,
+      signal: io.signal,
       progress,
     });
     session.put('goss', { file: goss.path }, 0o755);

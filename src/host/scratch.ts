@@ -1,7 +1,7 @@
 import { accessSync, chmodSync, constants, mkdtempSync, statSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { StageContext } from '../context.js';
+import type { Deps } from '../deps.js';
 import { removeTreeSync } from './privileged.js';
 
 function writableDir(path: string): boolean {
@@ -71,8 +71,8 @@ export function spaceShortfalls(
 }
 
 /** A scratch directory registered for cleanup, so that a killed run leaves none behind. */
-export function scratchDir(ctx: StageContext, name: string): { path: string; release(): void } {
-  return makeScratchDir(ctx.deps, name);
+export function scratchDir(io: { deps: Deps }, name: string): { path: string; release(): void } {
+  return makeScratchDir(io.deps, name);
 }
 
 /**
@@ -81,7 +81,7 @@ export function scratchDir(ctx: StageContext, name: string): { path: string; rel
  * ours) cannot enter a 0700 directory of ours (measured: "cannot create …/mmdebstrap.XXXX: Permission denied").
  */
 export function makeScratchDir(
-  deps: Pick<StageContext['deps'], 'resources' | 'env'>,
+  deps: Pick<Deps, 'resources' | 'env'>,
   name: string,
   opts: { prefix?: string; forSubUids?: boolean } = {},
 ): { path: string; release(): void } {

@@ -2,9 +2,10 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSyn
 import { readGuestFile } from '../vm/guest-file.js';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
-import type { StageContext } from '../context.js';
+import type { StageIo } from '../deps.js';
+import type { OutputPaths } from '../paths.js';
 import { StageError } from '../errors.js';
-import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob } from '../builder/builder.js';
+import { BACKEND_LABEL, chooseBuilderBackend, ensureBuilderImage, runBuilderJob, type AccelVerdict } from '../builder/builder.js';
 import { shellQuote } from '../host/shell.js';
 import type { BootSpec } from '../results.js';
 import { tail } from '../host/exec.js';
@@ -67,15 +68,17 @@ export function jobParams(config: Config, proxyUrl: string): string {
  * with the image built on the builder's scratch disk and copied back through the job directory.
  */
 export async function installWithBuilder(
-  ctx: StageContext,
-  opts: { debs: string[]; proxyPort: number; work: string },
+  io: StageIo,
+  config: Config,
+  paths: OutputPaths,
+  opts: { debs: string[]; proxyPort: number; work: string; accel: AccelVerdict | undefined },
 ): Promise<{ boot: BootSpec; summary: string; isolation: string }> {
-  const { config, deps, paths, progress } = ctx;
+  const { deps, progress } = io;
   if (config.isolation === 'chroot') {
     throw new StageError('install', 'isolation: chroot is not available yet; use isolation: vm (or auto)');
   }
-  const backend = await chooseBuilderBackend(ctx);
-  const builderImage = await ensureBuilderImage(ctx, opts.proxyPort, opts.work);
+  const backend = await chooseBuilderBackend(io, config, opts.accel);
+  const builderImage = await ensureBuilderImage(io, config, opts.proxyPort, opts.work);
   const jobDir = join(paths.work, 'builder-job');
   mkdirSync(join(jobDir, 'debs'), { recursive: true });
   const jobId = deps.resources.add({ kind: 'dir', name: 'builder job', path: jobDir });
@@ -103,7 +106,8 @@ export async function installWithBuilder(
     writeFileSync(exportFile, '');
     truncateSync(exportFile, config.imageSizeBytes);
     const status = await runBuilderJob(
-      ctx,
+      io,
+      config,
       backend,
       builderImage,
       {

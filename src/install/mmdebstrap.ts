@@ -1,7 +1,8 @@
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
-import type { StageContext } from '../context.js';
+import type { StageIo } from '../deps.js';
+import type { OutputPaths } from '../paths.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
@@ -112,8 +113,8 @@ export function mmdebstrapArgv(
   return argv;
 }
 
-async function mke2fsReadsTarballs(ctx: StageContext): Promise<boolean> {
-  const r = await ctx.deps.exec.run(['mke2fs', '-V'], { stage: 'install', check: false });
+async function mke2fsReadsTarballs(io: StageIo): Promise<boolean> {
+  const r = await io.deps.exec.run(['mke2fs', '-V'], { stage: 'install', check: false });
   const m = /mke2fs (\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout + r.stderr);
   if (!m) return false;
   const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
@@ -127,10 +128,12 @@ async function mke2fsReadsTarballs(ctx: StageContext): Promise<boolean> {
  * taken from its /boot (direct kernel boot), as debvm does.
  */
 export async function installWithMmdebstrap(
-  ctx: StageContext,
+  io: StageIo,
+  config: Config,
+  paths: OutputPaths,
   opts: { debs: string[]; proxyPort?: number; work: string },
 ): Promise<{ boot: BootSpec; summary: string }> {
-  const { config, deps, paths, progress } = ctx;
+  const { deps, progress } = io;
   await ensureHostTools(deps, 'install', 'building the image with mmdebstrap', [
     { command: 'mmdebstrap', package: 'mmdebstrap' },
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
@@ -141,7 +144,7 @@ export async function installWithMmdebstrap(
     'install',
     config.architecture,
     `the ${config.architecture} image`,
-    ctx.log,
+    io.log,
   );
   if (foreign !== 'native')
     progress(`${config.architecture} programs run through qemu-user (${foreign}): mmdebstrap's chroot is emulated`);
@@ -151,7 +154,7 @@ export async function installWithMmdebstrap(
   mkdirSync(bootDir, { recursive: true });
   // mke2fs reads a tarball from 1.47.1 on (no root needed); older ones (bookworm's 1.47.0) need a
   // directory, which only root can fill with the right owners.
-  const fromTarball = await mke2fsReadsTarballs(ctx);
+  const fromTarball = await mke2fsReadsTarballs(io);
   const rootfs = join(opts.work, fromTarball ? 'rootfs.tar' : 'rootfs');
   progress(
     `mmdebstrap ${config.release} (${config.architecture}) with ${basePackages(config).length + config.packages.length} extra packages${opts.debs.length ? ` and ${opts.debs.length} built .deb(s)` : ''}`,
@@ -164,9 +167,9 @@ export async function installWithMmdebstrap(
       privileged: true,
       // mmdebstrap's own temp files (its gpg home among them) inside our scratch dir: a killed run leaves none in /tmp.
       env: { ...deps.env, TMPDIR: opts.work },
-      log: ctx.log,
+      log: io.log,
       timeoutSeconds: config.installTimeout,
-      signal: ctx.signal,
+      signal: io.signal,
       onLine: (line) => {
         const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
         if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
@@ -193,11 +196,11 @@ export async function installWithMmdebstrap(
   });
   progress(`mkfs.ext4 -d: ${config.imageSize} image from the root file system`);
   mkdirSync(paths.image, { recursive: true });
-  await deps.exec.run(['truncate', '-s', String(config.imageSizeBytes), paths.imageFile], { stage: 'install', log: ctx.log });
+  await deps.exec.run(['truncate', '-s', String(config.imageSizeBytes), paths.imageFile], { stage: 'install', log: io.log });
   await deps.exec
     .run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-root', '-d', rootfs, paths.imageFile], {
       stage: 'install',
-      log: ctx.log,
+      log: io.log,
       timeoutSeconds: 600,
       privileged: !fromTarball,
     })
@@ -215,7 +218,7 @@ export async function installWithMmdebstrap(
   // The root-owned tree is removed with the same privileges it was made with.
   await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true });
   // copy-out puts the directory itself into bootDir, as root through sudo: the kernel is mode 0600 there.
-  await chownToCaller(deps.exec, [bootDir], { stage: 'install', log: ctx.log });
+  await chownToCaller(deps.exec, [bootDir], { stage: 'install', log: io.log });
   const copiedBoot = join(bootDir, 'boot');
   const bootFiles = readdirSync(copiedBoot);
   const kernel = bootFiles.find((f) => /^vmlinu[xz]-/.test(f));

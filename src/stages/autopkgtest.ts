@@ -44,11 +44,14 @@ export const autopkgtest: Stage<'autopkgtest'> = {
     const work = scratchDir(ctx, 'autopkgtest');
     try {
       // The input: the source tree (debian/tests and whatever the tests use) and the .deb files of this run.
-      const tarball = await packGuestInput(ctx, 'autopkgtest', work.path, { debs: built.debs, source: config.workingDirectory });
+      const tarball = await packGuestInput(ctx, 'autopkgtest', config, work.path, {
+        debs: built.debs,
+        source: config.workingDirectory,
+      });
       progress(
         `autopkgtest of ${built.sourceName} ${built.version} with ${built.debs.length} built package(s), null server in the guest`,
       );
-      const { session, run, proxyTrouble } = await runGuestJob(ctx, 'autopkgtest', {
+      const { session, run, proxyTrouble } = await runGuestJob(ctx, 'autopkgtest', config, results.boot, {
         script: { name: 'autopkgtest-run.sh', text: RUN_IN_GUEST },
         inputs: { 'autopkgtest-input.tar': tarball },
         args: [String(config.autopkgtestTimeout)],

@@ -82,6 +82,7 @@ export const boot: Stage<'boot'> = {
     const booted = await bootAndWatch(ctx, 'boot', spec, {
       timeoutSeconds: timeout,
       onStopped: () => run.release(),
+      diagnosticsDir: ctx.paths.diagnostics,
       screenshot: 'screen.png',
       what: 'boot',
     });

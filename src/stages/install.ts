@@ -28,9 +28,10 @@ export interface InstallDone {
 
 /** Each installer of src/install/installers.ts and what runs it. */
 const RUN: Record<Installer, (ctx: StageContext, opts: InstallOptions) => Promise<InstallDone>> = {
-  'grml-debootstrap': installWithBuilder,
-  command: installWithBuilder,
-  mmdebstrap: (ctx, opts) => installWithMmdebstrap(ctx, { ...opts, debs: ctx.config.installBuiltPackages ? opts.debs : [] }),
+  'grml-debootstrap': (ctx, opts) => installWithBuilder(ctx, ctx.config, ctx.paths, { ...opts, accel: ctx.results.accel }),
+  command: (ctx, opts) => installWithBuilder(ctx, ctx.config, ctx.paths, { ...opts, accel: ctx.results.accel }),
+  mmdebstrap: (ctx, opts) =>
+    installWithMmdebstrap(ctx, ctx.config, ctx.paths, { ...opts, debs: ctx.config.installBuiltPackages ? opts.debs : [] }),
 };
 
 function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {

@@ -43,9 +43,9 @@ export const lifecycle: Stage<'lifecycle'> = {
     if (!built) throw new StageError('lifecycle', 'there are no built packages');
     const work = scratchDir(ctx, 'lifecycle');
     try {
-      const tarball = await packGuestInput(ctx, 'lifecycle', work.path, { debs: built.debs });
+      const tarball = await packGuestInput(ctx, 'lifecycle', config, work.path, { debs: built.debs });
       progress(`life cycle of ${built.debs.map((d) => basename(d)).join(', ')} in the booted guest`);
-      const { session, run, proxyTrouble } = await runGuestJob(ctx, 'lifecycle', {
+      const { session, run, proxyTrouble } = await runGuestJob(ctx, 'lifecycle', config, results.boot, {
         script: { name: 'lifecycle-run.sh', text: RUN_IN_GUEST },
         inputs: { 'lifecycle-input.tar': tarball },
         args: [],

@@ -74,7 +74,7 @@ export const upgrade: Stage<'upgrade'> = {
     const direct = installed.boot.kind === 'direct' ? installed.boot : undefined;
     let job: Awaited<ReturnType<typeof runGuestJob>>;
     try {
-      job = await runGuestJob(ctx, 'upgrade', {
+      job = await runGuestJob(ctx, 'upgrade', config, results.boot, {
         script: { name: 'upgrade-run.sh', text: RUN_IN_GUEST },
         inputs: {},
         args: [from, to, direct ? 'direct' : 'disk'],
@@ -165,6 +165,7 @@ export const upgrade: Stage<'upgrade'> = {
         second = await bootAndWatch(ctx, 'upgrade', spec, {
           timeoutSeconds: config.bootTimeout ?? DEFAULT_BOOT_TIMEOUT[spec.accel],
           onStopped: release,
+          diagnosticsDir: paths.diagnostics,
           screenshot: 'screen-after-upgrade.png',
           what: `the second boot (after the upgrade to ${to})`,
         });
@@ -178,8 +179,9 @@ export const upgrade: Stage<'upgrade'> = {
       // 3. goss on the upgraded system.
       let goss: ValidateResult;
       try {
-        goss = await gossInGuest(ctx, 'upgrade', {
+        goss = await gossInGuest(ctx, 'upgrade', config, {
           vm: second.vm,
+          kvm: results.accel?.accel === 'kvm',
           shareDir: spec.share?.path ?? '',
           gossfile: config.gossfileAfterUpgrade || config.gossfile,
           reportDir: join(paths.upgrade, 'goss'),
@@ -198,7 +200,7 @@ export const upgrade: Stage<'upgrade'> = {
       writeJUnit();
       result.markdown = `${upgradeToMarkdown(steps, heading, changes)}\n${goss.markdown}`;
       writeFileSync(join(paths.upgrade, 'upgrade.md'), result.markdown);
-      await powerOffGuest(ctx, second.vm);
+      await powerOffGuest(ctx, second.vm, results.accel?.accel === 'kvm');
       return result;
     } finally {
       // After a failure or a cancel: QEMU stopped, its scratch dir removed (shutdown is safe to repeat).

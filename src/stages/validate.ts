@@ -10,8 +10,9 @@ export const validate: Stage<'validate'> = {
     const { config, results, paths } = ctx;
     const booted = results.boot;
     if (!booted) throw new StageError('validate', 'there is no booted VM to validate');
-    return gossInGuest(ctx, 'validate', {
+    return gossInGuest(ctx, 'validate', config, {
       vm: booted.vm,
+      kvm: results.accel?.accel === 'kvm',
       shareDir: booted.shareDir,
       gossfile: config.gossfile,
       reportDir: paths.goss,

@@ -4,7 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StageContext, StageName } from '../context.js';
+import type { StageIo } from '../deps.js';
+import type { StageName } from '../results.js';
 import { StageError } from '../errors.js';
 import type { ConsoleEvent } from './console.js';
 import { GuestVm } from './guest.js';
@@ -24,12 +25,19 @@ export interface BootedVm {
  * failure of the guest is a test failure, a cancel an infrastructure one. `onStopped` runs once QEMU is gone.
  */
 export async function bootAndWatch(
-  ctx: StageContext,
+  io: StageIo,
   stage: StageName,
   spec: QemuVmSpec,
-  opts: { timeoutSeconds: number; onStopped: () => void; screenshot: string; what: string },
+  opts: {
+    timeoutSeconds: number;
+    onStopped: () => void;
+    /** The run's diagnostics directory and the screenshot's name in it. */
+    diagnosticsDir: string;
+    screenshot: string;
+    what: string;
+  },
 ): Promise<BootedVm> {
-  const { paths, progress } = ctx;
+  const { progress } = io;
   const timeout = opts.timeoutSeconds;
   const milestones: { milestone: string; seconds: number }[] = [];
   const onEvent = (e: ConsoleEvent, seconds: number): void => {
@@ -43,19 +51,19 @@ export async function bootAndWatch(
   );
   let vm: GuestVm;
   try {
-    vm = await GuestVm.start(ctx.deps, spec, ctx.log, onEvent, opts.onStopped);
+    vm = await GuestVm.start(io.deps, spec, io.log, onEvent, opts.onStopped);
   } catch (e) {
     opts.onStopped();
     throw new StageError(stage, `QEMU did not start: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const outcome = await vm.waitForBoot(timeout, ctx.signal);
+  const outcome = await vm.waitForBoot(timeout, io.signal);
   if (outcome.kind === 'login') {
     milestones.push({ milestone: 'login', seconds: outcome.seconds });
     progress(`${outcome.seconds}s login prompt: ${outcome.event.line}`);
     return { vm, seconds: outcome.seconds, milestones };
   }
-  mkdirSync(paths.diagnostics, { recursive: true });
-  const shot = await vm.screenshot(join(paths.diagnostics, opts.screenshot));
+  mkdirSync(opts.diagnosticsDir, { recursive: true });
+  const shot = await vm.screenshot(join(opts.diagnosticsDir, opts.screenshot));
   const last = vm.watcher.tail(30);
   const earlier = vm.watcher.causes().filter((l) => !last.includes(l));
   // What failed first (it may have scrolled out of the tail), then the last console lines.
@@ -79,7 +87,7 @@ export async function bootAndWatch(
       tail,
     );
   }
-  if (ctx.signal.aborted) throw new StageError(stage, `cancelled after ${outcome.seconds}s`, 'infrastructure', tail);
+  if (io.signal.aborted) throw new StageError(stage, `cancelled after ${outcome.seconds}s`, 'infrastructure', tail);
   throw new StageError(
     stage,
     `no login prompt within ${timeout}s (boot-timeout); last milestone: ${milestones.at(-1)?.milestone ?? 'none'} (seen: ${seen}).${shotNote}`,

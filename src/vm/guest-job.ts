@@ -6,7 +6,9 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { copySourceTree } from '../package/source-tree.js';
-import type { StageContext, StageName } from '../context.js';
+import type { Config } from '../config.js';
+import type { StageIo } from '../deps.js';
+import type { BootResult, StageName } from '../results.js';
 import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { shellQuote } from '../host/shell.js';
@@ -29,8 +31,9 @@ export interface GuestJob {
  * the project without .git, the output and cache directories).
  */
 export async function packGuestInput(
-  ctx: StageContext,
+  io: StageIo,
   stage: StageName,
+  config: Config,
   work: string,
   parts: { debs: readonly string[]; source?: string },
 ): Promise<string> {
@@ -38,17 +41,19 @@ export async function packGuestInput(
   mkdirSync(join(work, 'debs'));
   for (const deb of parts.debs) copyFileSync(deb, join(work, 'debs', basename(deb)));
   if (parts.source) {
-    copySourceTree(parts.source, join(work, 'source'), [ctx.config.outputDir, ctx.deps.cacheDir, work]);
+    copySourceTree(parts.source, join(work, 'source'), [config.outputDir, io.deps.cacheDir, work]);
     names.push('source');
   }
   const tarball = join(work, 'input.tar');
-  await ctx.deps.exec.run(['tar', '-c', '-f', tarball, '-C', work, ...names], { stage, log: ctx.log });
+  await io.deps.exec.run(['tar', '-c', '-f', tarball, '-C', work, ...names], { stage, log: io.log });
   return tarball;
 }
 
 export async function runGuestJob(
-  ctx: StageContext,
+  io: StageIo,
   stage: StageName,
+  config: Config,
+  booted: BootResult | undefined,
   job: {
     /** The script's name in the share and its text. */
     script: { name: string; text: string };
@@ -62,8 +67,7 @@ export async function runGuestJob(
     progressLine?: (line: string) => string | undefined;
   },
 ): Promise<GuestJob> {
-  const { config, deps, results, progress, log } = ctx;
-  const booted = results.boot;
+  const { deps, progress, log } = io;
   if (!booted) throw new StageError(stage, 'there is no booted VM');
   const proxy = AptProxy.forMirror(join(deps.cacheDir, 'apt'), config.mirror);
   try {
@@ -72,7 +76,7 @@ export async function runGuestJob(
     const session = await GuestSession.shared(booted.vm, {
       password: config.password,
       shareDir: booted.shareDir,
-      signal: ctx.signal,
+      signal: io.signal,
       progress,
     });
     for (const [name, file] of Object.entries(job.inputs)) session.put(name, { file });
@@ -142,30 +146,29 @@ export function tamperError(stage: StageName, tampered: readonly string[], parti
  * With `diagnostics` (a directory), the guest's diagnostics are gathered there first, unless that directory
  * exists already (goss gathered them): `diagnostics: failure` after a stage in the guest failed.
  */
-export async function powerOffGuest(ctx: StageContext, vm: GuestVm | undefined, diagnostics?: string): Promise<void> {
+export async function powerOffGuest(io: StageIo, vm: GuestVm | undefined, kvm: boolean, diagnostics?: string): Promise<void> {
   const session = vm && GuestSession.existing(vm);
   // A cancelled run does not wait for the guest: QEMU is stopped at once.
-  if (!session || ctx.signal.aborted) return;
-  const kvm = ctx.results.accel?.accel === 'kvm';
+  if (!session || io.signal.aborted) return;
   if (diagnostics && !existsSync(diagnostics)) {
     try {
-      ctx.progress(`diagnostics gathered in ${await session.diagnostics(diagnostics, kvm ? 120 : 600)}s after the failure`);
+      io.progress(`diagnostics gathered in ${await session.diagnostics(diagnostics, kvm ? 120 : 600)}s after the failure`);
       const planted = session.takeTampered();
       if (planted.length) {
-        ctx.deps.reporter.warning(
+        io.deps.reporter.warning(
           `something in the guest planted ${planted.length} thing(s) in the share instead of diagnostics, not read: ${planted.join(', ')}`,
         );
       }
     } catch (e) {
-      ctx.deps.reporter.warning(`could not gather the guest's diagnostics: ${e instanceof Error ? e.message : String(e)}`);
+      io.deps.reporter.warning(`could not gather the guest's diagnostics: ${e instanceof Error ? e.message : String(e)}`);
       if (!GuestSession.existing(vm)) return;
     }
   }
-  ctx.progress('powering the guest off');
+  io.progress('powering the guest off');
   try {
     const code = await session.powerOff(kvm ? 60 : 180);
-    ctx.progress(`QEMU exited with status ${code}`);
+    io.progress(`QEMU exited with status ${code}`);
   } catch (e) {
-    ctx.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
+    io.deps.reporter.warning(`the guest did not power off cleanly: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
