@@ -2,19 +2,9 @@ import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  classifyFile,
-  discoverScripts,
-  findRepositoryRoot,
-  globMatcher,
-  globToRegExp,
-  hasShellDirective,
-  literalBase,
-  looksBinary,
-  shebangInterpreter,
-  shellcheckrcSetsShell,
-  type Script,
-} from '../src/lint/discover.js';
+import { classifyFile, hasShellDirective, looksBinary, shebangInterpreter } from '../src/lint/classify.js';
+import { discoverScripts, findRepositoryRoot, shellcheckrcSetsShell, type Script } from '../src/lint/discover.js';
+import { globMatcher, globToRegExp, literalBase } from '../src/lint/glob.js';
 import { chunkByArgvBytes, planShellcheckRuns } from '../src/stages/lint.js';
 
 describe('shebangInterpreter', () => {

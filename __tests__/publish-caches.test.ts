@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Deps } from '../src/context.js';
-import { builderImageKey } from '../src/builder/builder.js';
+import { builderImageKey } from '../src/builder/image.js';
 import { isoWeek } from '../src/iso-week.js';
 import { buildEnvKey } from '../src/package/build-env.js';
 import { cacheSpecs, restoreCaches, saveCaches, type CacheName } from '../src/publish/caches.js';

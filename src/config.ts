@@ -4,7 +4,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ARCHITECTURES, CODENAMES, RELEASES, type Architecture } from './debian.js';
 import { InputError } from './errors.js';
 import { checkInstaller, INSTALLER_NAMES, type Installer } from './install/installers.js';
-import { globToRegExp } from './lint/discover.js';
+import { globToRegExp } from './lint/glob.js';
 
 /** A rejected input: names the input, the value given and what is allowed. Exit status 2. */
 export { InputError } from './errors.js';

@@ -76,7 +76,7 @@ export function cacheSpecs(config: CacheConfig, deps: Pick<Deps, 'cacheDir'>, no
       buildRelease: config.buildRelease,
       architecture: config.architecture,
     }),
-    // The builder image's file name carries the ISO week (src/builder/builder.ts): so does its key.
+    // The builder image's file name carries the ISO week (src/builder/image.ts): so does its key.
     weekly('builder', `${config.hostRelease}-${config.architecture}`, builderShape),
   ];
 }
