@@ -2,14 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  elfArchitecture,
-  gossDownloadUrl,
-  parseChecksumFile,
-  privateAptOptions,
-  requiredGlibc,
-  upstreamVersion,
-} from '../src/goss/binary.js';
+import { gossDownloadUrl, parseChecksumFile } from '../src/goss/binary.js';
+import { privateAptOptions, upstreamVersion } from '../src/goss/debian-apt.js';
+import { elfArchitecture, requiredGlibc } from '../src/goss/elf.js';
 
 const HASH = 'a'.repeat(64);
 const OTHER = 'b'.repeat(64);

@@ -5,10 +5,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  closeSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -21,9 +17,11 @@ import type { Config } from '../config.js';
 import type { Architecture } from '../debian.js';
 import type { Deps } from '../deps.js';
 import { StageError } from '../errors.js';
-import { architectureOfElfMachine, hostArchitecture } from '../debian.js';
-import { DEBIAN_KEYRING, DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
+import { hostArchitecture } from '../debian.js';
+import { DEBIAN_KEYRING_TOOL } from '../host/mirror.js';
 import { ensureHostTools } from '../host/packages.js';
+import { aptDownload, upstreamVersion } from './debian-apt.js';
+import { compareVersions, elfArchitecture, requiredGlibc } from './elf.js';
 
 /**
  * Finds the goss binary that runs inside the guest: goss-path, else the official release
@@ -262,66 +260,6 @@ async function fetchDebianGoss(
   }
 }
 
-/** apt's arguments that point every file it reads or writes for package lists into `root`. */
-export function privateAptOptions(root: string, arch: Architecture): string[] {
-  return [
-    '-o',
-    `Dir::Etc::sourcelist=${join(root, 'etc/sources.list.d/goss.sources')}`,
-    '-o',
-    'Dir::Etc::sourceparts=-',
-    '-o',
-    `Dir::Etc::preferencesparts=${join(root, 'etc/preferences.d')}`,
-    '-o',
-    `Dir::State=${join(root, 'state')}`,
-    '-o',
-    `Dir::State::status=${join(root, 'state/status')}`,
-    '-o',
-    `Dir::Cache=${join(root, 'cache')}`,
-    '-o',
-    `APT::Architecture=${arch}`,
-    '-o',
-    `APT::Architectures=${arch}`,
-    // The directory is private (mode 0700), so apt's _apt user could not write to it; apt only
-    // switches users when it runs as root, so this is harmless for everyone else.
-    '-o',
-    'APT::Sandbox::User=root',
-    '-o',
-    'Acquire::Languages=none',
-    '-q',
-  ];
-}
-
-async function aptDownload(work: string, mirror: string, suite: string, arch: Architecture, deps: Deps): Promise<string> {
-  const root = join(work, suite);
-  for (const dir of ['etc/sources.list.d', 'etc/preferences.d', 'state/lists/partial', 'cache/archives/partial', 'download']) {
-    mkdirSync(join(root, dir), { recursive: true });
-  }
-  writeFileSync(join(root, 'state/status'), '');
-  if (!existsSync(DEBIAN_KEYRING)) {
-    throw new Error(`${DEBIAN_KEYRING} is missing: install the debian-archive-keyring package`);
-  }
-  writeFileSync(
-    join(root, 'etc/sources.list.d/goss.sources'),
-    `Types: deb\nURIs: ${mirror}\nSuites: ${suite}\nComponents: main\nSigned-By: ${DEBIAN_KEYRING}\n`,
-  );
-  // Run without sudo: every path apt writes is ours, so a non-root user can run it too.
-  const options = privateAptOptions(root, arch);
-  await deps.exec.run(['apt-get', ...options, 'update'], { stage: STAGE, timeoutSeconds: 600 });
-  const download = join(root, 'download');
-  await deps.exec.run(['apt-get', ...options, 'download', `goss:${arch}`], { stage: STAGE, cwd: download, timeoutSeconds: 600 });
-  const deb = readdirSync(download).find((f) => f.endsWith('.deb'));
-  if (!deb) throw new Error('apt-get download left no .deb');
-  return join(download, deb);
-}
-
-/** "1:0.4.9-2+b3" -> "0.4.9": tool caches and goss-version speak upstream versions. */
-export function upstreamVersion(debianVersion: string): string {
-  return debianVersion
-    .replace(/^\d+:/, '')
-    .replace(/-[^-]*$/, '')
-    .replace(/[+~](ds|dfsg)\d*$/, '');
-}
-
 // ---------------------------------------------------------------------------------------------
 // Cache: @actions/tool-cache on a runner, deps.cacheDir/<tool>/<version>/<arch>/goss elsewhere
 
@@ -381,16 +319,6 @@ class DirectoryToolCache implements ToolCache {
   }
 }
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
@@ -410,28 +338,4 @@ function privateTempDir(deps: Deps, name: string): { path: string; remove(): voi
       unregister();
     },
   };
-}
-
-/** The architecture in a Linux ELF header (e_machine), or undefined for anything else. */
-export function elfArchitecture(path: string): Architecture | undefined {
-  const header = Buffer.alloc(20);
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    if (readSync(fd, header, 0, 20, 0) < 20) return undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  if (header.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
-  return architectureOfElfMachine(machine);
-}
-
-/** The highest GLIBC_x.y symbol version a binary refers to; undefined for a static binary. */
-export function requiredGlibc(path: string): string | undefined {
-  const text = readFileSync(path).toString('latin1');
-  const versions = [...new Set(text.match(/GLIBC_\d+\.\d+(?:\.\d+)?/g) ?? [])].map((v) => v.slice('GLIBC_'.length));
-  return versions.sort(compareVersions).at(-1);
 }
