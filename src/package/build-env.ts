@@ -93,22 +93,31 @@ export function pruneBuildEnvs(dir: string, release: string, architecture: strin
  */
 export type BuildMode = 'unshare' | 'root';
 
-/** The mmdebstrap argv that makes the reusable build environment tarball. */
-export function createEnvArgv(opts: {
+/** What both mmdebstrap runs of the package stage are for: the release, architecture, mirror, mode. */
+interface BuildTarget {
   release: string;
   architecture: string;
   mirror: string;
-  target: string;
   checkValidUntil: boolean;
   mode: BuildMode;
-}): string[] {
+}
+
+/** mmdebstrap's first options for both runs: mode, variant, keyring, Valid-Until, architecture. */
+function commonArgv(opts: BuildTarget, variant: 'buildd' | 'custom'): string[] {
   return [
     'mmdebstrap',
     `--mode=${opts.mode}`,
-    '--variant=buildd',
+    `--variant=${variant}`,
     ...keyringArgs(),
     ...validityAptopts(opts.checkValidUntil),
     `--architectures=${opts.architecture}`,
+  ];
+}
+
+/** The mmdebstrap argv that makes the reusable build environment tarball. */
+export function createEnvArgv(opts: BuildTarget & { target: string }): string[] {
+  return [
+    ...commonArgv(opts, 'buildd'),
     `--include=${BUILD_ENV_EXTRA_PACKAGES.join(',')}`,
     // Device nodes cannot be unpacked again inside a user namespace; mmdebstrap recreates /dev itself.
     '--skip=output/dev',
@@ -133,20 +142,9 @@ export const WORK_NAMES = {
  * build script in the chroot, copy the results out, and throw the chroot away (target /dev/null).
  * Every hook is a constant string; the varying inputs reach the script through its environment.
  */
-export function buildArgv(opts: {
-  release: string;
-  architecture: string;
-  mirror: string;
-  checkValidUntil: boolean;
-  mode: BuildMode;
-}): string[] {
+export function buildArgv(opts: BuildTarget): string[] {
   return [
-    'mmdebstrap',
-    `--mode=${opts.mode}`,
-    '--variant=custom',
-    ...keyringArgs(),
-    ...validityAptopts(opts.checkValidUntil),
-    `--architectures=${opts.architecture}`,
+    ...commonArgv(opts, 'custom'),
     `--setup-hook=tar-in ${WORK_NAMES.envTar} /`,
     '--setup-hook=mkdir -p "$1/dev"',
     '--customize-hook=mkdir -p "$1/build"',
