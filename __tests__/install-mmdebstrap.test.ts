@@ -5,18 +5,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { parseConfig } from '../src/config.js';
 import { cliInputs } from '../src/entry.js';
-import { directBootAppend, mmdebstrapArgv } from '../src/install/mmdebstrap.js';
+import { directBootAppend, MAINTAINER_ROOT, mmdebstrapArgv } from '../src/install/mmdebstrap.js';
 
 const project = mkdtempSync(join(tmpdir(), 'dvc-mmdebstrap-argv-test-'));
 writeFileSync(join(project, 'goss.yaml'), 'file: {}\n');
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
-function argv(flags: Record<string, string>): string[] {
+function argv(flags: Record<string, string>, more: { debs?: string[]; unshare?: boolean } = {}): string[] {
   const config = parseConfig(
     cliInputs(Object.entries({ installer: 'mmdebstrap', ...flags }).flatMap(([k, v]) => [`--${k}`, v])),
     parseContext(project),
   );
-  return mmdebstrapArgv(config, { files: '/w/files', debs: [], target: '/w/root.tar', bootDir: '/w/boot' });
+  return mmdebstrapArgv(config, { files: '/w/files', debs: [], target: '/w/root.tar', bootDir: '/w/boot', ...more });
 }
 
 describe('the mmdebstrap command line', () => {
@@ -33,6 +33,28 @@ describe('the mmdebstrap command line', () => {
     const hooks = a.filter((w) => w.startsWith('--customize-hook='));
     expect(hooks.length).toBeGreaterThan(5);
     for (const h of hooks) expect(h).not.toMatch(/host-x1|vim|minbase/);
+  });
+});
+
+describe('the built packages in the mmdebstrap image', () => {
+  it('are installed in unshare mode when asked, and the hook that installs them prints who root is there first', () => {
+    const debs = ['/out/packages/hello-dvc_1.0.0_all.deb'];
+    const contained = argv({}, { debs, unshare: true });
+    expect(contained[1]).toBe('--mode=unshare');
+    const install = contained.find((w) => w.includes('apt-get install -y /tmp/hello-dvc_1.0.0_all.deb'));
+    expect(install).toBe(
+      '--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y /tmp/hello-dvc_1.0.0_all.deb && rm -f /tmp/*.deb"',
+    );
+    // Without built packages, or when the host has no user namespace for this user: mmdebstrap's own mode choice.
+    expect(argv({}, { debs })).not.toContain('--mode=unshare');
+    expect(argv({}).some((w) => w.includes('uid_map'))).toBe(false);
+  });
+
+  it('tell a user namespace from the host by the uid map their root has', () => {
+    // As printed by cat /proc/self/uid_map in mmdebstrap's unshare mode as user runner, and in root mode.
+    expect(MAINTAINER_ROOT.exec('         0     100000      65536')?.[1]).toBe('100000');
+    expect(MAINTAINER_ROOT.exec('         0          0 4294967295')?.[1]).toBe('0');
+    expect(MAINTAINER_ROOT.exec('I: running --customize-hook in shell: sh -c \'chroot "$1" sh -c "cat …"\'')).toBeNull();
   });
 });
 

@@ -8,6 +8,9 @@ import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, va
 import { chownToCaller } from '../host/exec.js';
 import { ensureForeignArchitecture } from '../host/foreign-arch.js';
 import { ensureHostTools } from '../host/packages.js';
+import { runningAsRoot } from '../host/process-tree.js';
+import { makeScratchDir } from '../host/scratch.js';
+import { mmdebstrapMode } from '../host/userns.js';
 import type { BootSpec } from '../results.js';
 import { hostArchitecture, kernelPackage, serialConsole, type Architecture } from '../debian.js';
 
@@ -65,7 +68,7 @@ export function writeInstallFiles(config: Config, files: string): void {
 /** The mmdebstrap command line: no input is ever part of a hook's shell text, only our own fixed paths. */
 export function mmdebstrapArgv(
   config: Config,
-  opts: { files: string; debs: string[]; proxyPort?: number; target: string; bootDir: string },
+  opts: { files: string; debs: string[]; proxyPort?: number; target: string; bootDir: string; unshare?: boolean },
 ): string[] {
   const include = [...basePackages(config), ...config.packages];
   // install-profile: default is mmdebstrap's own default variant (debootstrap: Priority important and
@@ -73,6 +76,7 @@ export function mmdebstrapArgv(
   const fast = config.installProfile === 'fast';
   const argv = [
     'mmdebstrap',
+    ...(opts.unshare ? ['--mode=unshare'] : []),
     ...(fast ? ['--variant=apt'] : []),
     `--architectures=${config.architecture}`,
     ...keyringArgs(),
@@ -95,7 +99,8 @@ export function mmdebstrapArgv(
   if (opts.debs.length) {
     argv.push(`--customize-hook=copy-in ${opts.debs.join(' ')} /tmp`);
     argv.push(
-      `--customize-hook=chroot "$1" sh -c "apt-get install -y ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
+      // Who root is where their maintainer scripts run: the uid map goes to the log (MAINTAINER_ROOT reads it).
+      `--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
     );
   }
   // mmdebstrap leaves its --aptopt/--dpkgopt files in the system: the run's proxy address and
@@ -111,6 +116,22 @@ export function mmdebstrapArgv(
   argv.push(config.release, opts.target);
   if (config.mirror) argv.push(config.mirror);
   return argv;
+}
+
+/** A line of /proc/self/uid_map that maps root: "0 100000 65536" in a user namespace, "0 0 4294967295" outside. */
+export const MAINTAINER_ROOT = /^\s*0\s+(\d+)\s+\d+\s*$/;
+
+/**
+ * How the built packages' maintainer scripts (the project's code) run: as root of a user namespace, through
+ * mmdebstrap's unshare mode as this user, whenever the host gives this user one; root there is a sub-uid that owns
+ * nothing on the runner. Root mode through sudo otherwise, with a warning; as root, root mode as before.
+ */
+async function builtPackagesUnshare(io: StageIo, debs: readonly string[]): Promise<boolean> {
+  if (!debs.length || runningAsRoot()) return false;
+  const mode = await mmdebstrapMode(io.deps.exec, 'install');
+  if (mode.mode === 'unshare') return true;
+  io.deps.reporter.warning(`the built packages' maintainer scripts run as root on this host: ${mode.why}`);
+  return false;
 }
 
 async function mke2fsReadsTarballs(io: StageIo): Promise<boolean> {
@@ -148,6 +169,23 @@ export async function installWithMmdebstrap(
   );
   if (foreign !== 'native')
     progress(`${config.architecture} programs run through qemu-user (${foreign}): mmdebstrap's chroot is emulated`);
+  const unshare = await builtPackagesUnshare(io, opts.debs);
+  // Unshare mode: the namespace's root (a sub-uid) makes mmdebstrap's temp dir, so it works in a 0755 directory.
+  const subUidWork = unshare ? makeScratchDir(deps, 'install-unshare', { forSubUids: true }) : undefined;
+  try {
+    return await buildImage(io, config, paths, { ...opts, work: subUidWork?.path ?? opts.work, unshare });
+  } finally {
+    subUidWork?.release();
+  }
+}
+
+async function buildImage(
+  io: StageIo,
+  config: Config,
+  paths: OutputPaths,
+  opts: { debs: string[]; proxyPort?: number; work: string; unshare: boolean },
+): Promise<{ boot: BootSpec; summary: string }> {
+  const { deps, progress } = io;
   const files = join(opts.work, 'files');
   const bootDir = join(opts.work, 'boot');
   writeInstallFiles(config, files);
@@ -155,22 +193,27 @@ export async function installWithMmdebstrap(
   // mke2fs reads a tarball from 1.47.1 on (no root needed); older ones (bookworm's 1.47.0) need a
   // directory, which only root can fill with the right owners.
   const fromTarball = await mke2fsReadsTarballs(io);
-  const rootfs = join(opts.work, fromTarball ? 'rootfs.tar' : 'rootfs');
+  // In unshare mode mmdebstrap writes a tarball; root unpacks it for an old mke2fs (data only, nothing runs).
+  const target = join(opts.work, fromTarball || opts.unshare ? 'rootfs.tar' : 'rootfs');
+  const rootfs = fromTarball ? target : join(opts.work, 'rootfs');
   progress(
     `mmdebstrap ${config.release} (${config.architecture}) with ${basePackages(config).length + config.packages.length} extra packages${opts.debs.length ? ` and ${opts.debs.length} built .deb(s)` : ''}`,
   );
   let lastPhase = '';
+  let maintainerRoot: number | undefined;
   const built = deps.exec.run(
-    mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target: rootfs, bootDir }),
+    mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target, bootDir, unshare: opts.unshare }),
     {
       stage: 'install',
-      privileged: true,
+      privileged: !opts.unshare,
       // mmdebstrap's own temp files (its gpg home among them) inside our scratch dir: a killed run leaves none in /tmp.
       env: { ...deps.env, TMPDIR: opts.work },
       log: io.log,
       timeoutSeconds: config.installTimeout,
       signal: io.signal,
       onLine: (line) => {
+        const mapped = MAINTAINER_ROOT.exec(line);
+        if (mapped) maintainerRoot = Number(mapped[1]);
         const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
         if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
           lastPhase = phase;
@@ -194,6 +237,22 @@ export async function installWithMmdebstrap(
       throw new StageError('install', `the packages cannot be installed: ${bad[0]}`, 'test', e.details);
     throw e;
   });
+  if (maintainerRoot !== undefined) {
+    progress(
+      maintainerRoot === 0
+        ? "the built packages' maintainer scripts ran as root on this host"
+        : `the built packages' maintainer scripts ran as root of a user namespace: uid ${maintainerRoot} on this host`,
+    );
+  }
+  if (rootfs !== target) {
+    await deps.exec.run(['mkdir', rootfs], { stage: 'install', privileged: true });
+    await deps.exec.run(['tar', '--extract', '--preserve-permissions', '--numeric-owner', '-f', target, '-C', rootfs], {
+      stage: 'install',
+      privileged: true,
+      log: io.log,
+      timeoutSeconds: 600,
+    });
+  }
   progress(`mkfs.ext4 -d: ${config.imageSize} image from the root file system`);
   mkdirSync(paths.image, { recursive: true });
   await deps.exec.run(['truncate', '-s', String(config.imageSizeBytes), paths.imageFile], { stage: 'install', log: io.log });
