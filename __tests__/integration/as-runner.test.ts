@@ -120,6 +120,11 @@ describe(`as the non-root user ${RUNNER_USER} with sudo`, () => {
       `no line naming user namespaces and root mode in the output or logs/package.log:\n${run.out.slice(-3000)}`,
     ).toBeDefined();
     console.log(`as-runner: the package stage said: ${said}`);
+    // Without a user namespace the built package's maintainer scripts run as root here, and the run says so.
+    expect(run.out).toMatch(
+      /warning: the built packages' maintainer scripts run as root on this host: user namespaces are not available/,
+    );
+    expect(run.out).toMatch(/the built packages' maintainer scripts ran as root on this host/);
     await expectClean(before, out);
     // actions/cache tars this directory as the user at the end of the job, and the next run prunes it.
     expect(notOwnedBy(user, cache), `files in ${cache} not owned by ${user.name}`).toEqual([]);
@@ -215,6 +220,10 @@ describe(`as the non-root user ${RUNNER_USER} with sudo`, () => {
         .soft(stageList(r), main.out.slice(-4000))
         .toEqual(STAGES.map((s) => `${s}:${SKIPPED.has(s) ? 'skipped' : 'passed'}`));
       expect.soft(main.status, main.out.slice(-4000)).toBe(0);
+      // With user namespaces the built package's maintainer scripts run as root of one: a sub-uid here.
+      expect
+        .soft(main.out)
+        .toMatch(/the built packages' maintainer scripts ran as root of a user namespace: uid [1-9]\d* on this host/);
 
       // The post step with the state main saved, as the runner passes it; then nothing may be left.
       const state = Object.fromEntries(Object.entries(readFileCommand(files.GITHUB_STATE)).map(([k, v]) => [`STATE_${k}`, v]));
