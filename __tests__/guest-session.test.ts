@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GuestFileFollower, inspectGuestFile, readGuestFile } from '../src/vm/guest-file.js';
-import { tamperError } from '../src/vm/guest-job.js';
+import { guestJobError, tamperError } from '../src/vm/guest-job.js';
 import { GUEST_DIAGNOSTICS, GuestSession, GuestSessionError } from '../src/vm/session.js';
 import { fakeGuest } from './support/fake-guest.js';
 
@@ -235,5 +235,25 @@ describe('files from an untrusted guest', () => {
       "something in the guest planted 6 thing(s) in the share where the host reads the guest's output, none followed or read: " +
         `${planted.slice(0, 5).join(', ')}, …`,
     );
+  });
+
+  it("make a guest job's failure a test failure; without them it is an infrastructure error naming the apt proxy's trouble", async () => {
+    const dir = share();
+    const { vm } = fakeGuest(dir, { password: 'pw' });
+    const session = await GuestSession.open(vm, { password: 'pw', shareDir: dir });
+    const run = {
+      exitCode: 3,
+      stdout: `${Array.from({ length: 25 }, (_, i) => `line ${i}`).join('\n')}\n`,
+      stderr: '',
+      seconds: 1,
+    };
+    const e = guestJobError('lifecycle', { session, run, proxyTrouble: 'deb.example: ECONNREFUSED' }, 'apt could not install');
+    expect(e).toMatchObject({ stage: 'lifecycle', kind: 'infrastructure' });
+    expect(e.message).toBe('apt could not install (the apt proxy: deb.example: ECONNREFUSED)');
+    expect(e.details).toEqual([...Array.from({ length: 19 }, (_, i) => `line ${i + 6}`), '']);
+    symlinkSync('/etc/hostname', join(dir, 'lifecycle-out.steps'));
+    expect(session.get('lifecycle-out.steps')).toBeUndefined();
+    const planted = guestJobError('lifecycle', { session, run }, 'apt could not install');
+    expect(planted).toMatchObject({ kind: 'test', details: ['lifecycle-out.steps (a symbolic link)'] });
   });
 });

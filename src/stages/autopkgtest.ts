@@ -14,7 +14,7 @@ import {
   otherOutcomes,
   parseAutopkgtestSummary,
 } from '../autopkgtest/summary.js';
-import { packGuestInput, runGuestJob, tamperError } from '../vm/guest-job.js';
+import { guestJobError, packGuestInput, runGuestJob, tamperError } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
 export const RUN_IN_GUEST = readFileSync(new URL('../autopkgtest/autopkgtest-in-guest.sh', import.meta.url), 'utf8');
@@ -60,16 +60,7 @@ export const autopkgtest: Stage<'autopkgtest'> = {
       });
       const output = run.stdout.split(/\r?\n/);
       const setup = SETUP_FAILURE[run.exitCode];
-      if (setup) {
-        const planted = tamperError('autopkgtest', session.takeTampered());
-        if (planted) throw planted;
-        throw new StageError(
-          'autopkgtest',
-          `${setup}${proxyTrouble ? ` (the apt proxy: ${proxyTrouble})` : ''}`,
-          'infrastructure',
-          output.slice(-20),
-        );
-      }
+      if (setup) throw guestJobError('autopkgtest', { session, run, proxyTrouble }, setup);
 
       // autopkgtest's output directory, as far as the guest handed it back.
       mkdirSync(paths.autopkgtest, { recursive: true });

@@ -13,7 +13,7 @@ import {
   parseSteps,
   type LifecycleReport,
 } from '../lifecycle/report.js';
-import { packGuestInput, runGuestJob, tamperError } from '../vm/guest-job.js';
+import { guestJobError, packGuestInput, runGuestJob, tamperError } from '../vm/guest-job.js';
 
 /** The script the guest runs (a file of its own, linted like any shell the action runs). */
 export const RUN_IN_GUEST = readFileSync(new URL('../lifecycle/lifecycle-in-guest.sh', import.meta.url), 'utf8');
@@ -52,17 +52,9 @@ export const lifecycle: Stage<'lifecycle'> = {
         timeoutSeconds: config.lifecycleTimeout,
         what: 'the life cycle',
       });
-      const output = run.stdout.split(/\r?\n/);
       if (run.exitCode !== 0) {
-        const planted = tamperError('lifecycle', session.takeTampered());
-        if (planted) throw planted;
         const why = SETUP_FAILURE[run.exitCode] ?? `the life cycle script exited with status ${run.exitCode}`;
-        throw new StageError(
-          'lifecycle',
-          `${why}${proxyTrouble ? ` (the apt proxy: ${proxyTrouble})` : ''}`,
-          'infrastructure',
-          output.slice(-20),
-        );
+        throw guestJobError('lifecycle', { session, run, proxyTrouble }, why);
       }
       mkdirSync(paths.lifecycle, { recursive: true });
       const read = (name: keyof typeof OUTPUTS): string => {

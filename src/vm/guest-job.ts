@@ -124,6 +124,23 @@ export async function runGuestJob(
 }
 
 /**
+ * The stage's error when a guest job of ours could not do its work (apt, its input, the script itself): what the
+ * guest planted in the share, if anything (a test failure, said first), else an infrastructure error with the apt
+ * proxy's last upstream error and the job's last 20 output lines.
+ */
+export function guestJobError(stage: StageName, job: GuestJob, why: string): StageError {
+  return (
+    tamperError(stage, job.session.takeTampered()) ??
+    new StageError(
+      stage,
+      `${why}${job.proxyTrouble ? ` (the apt proxy: ${job.proxyTrouble})` : ''}`,
+      'infrastructure',
+      job.run.stdout.split(/\r?\n/).slice(-20),
+    )
+  );
+}
+
+/**
  * What the guest planted in the share where the host reads its output (GuestSession.takeTampered), as the stage's
  * test failure; undefined when there was nothing. Our guest scripts write only regular files there, so a link, FIFO or
  * directory was put there by the system under test (a maintainer script, a unit), which could hide a report that way.
