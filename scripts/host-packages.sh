@@ -5,7 +5,8 @@
 # Ubuntu 24.04) are skipped with a message: only the User-Mode Linux builder needs them.
 set -eu
 required="qemu-system-x86 qemu-utils ovmf mmdebstrap shellcheck e2fsprogs binutils uidmap dosfstools mtools
-          arch-test debian-archive-keyring python3 python3-seccomp sudo zstd curl ca-certificates"
+          arch-test qemu-system-arm binutils-aarch64-linux-gnu debian-archive-keyring python3 python3-seccomp sudo
+          zstd curl ca-certificates"
 optional="user-mode-linux libslirp-helper"
 installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 missing=""

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import type { Stage } from '../context.js';
 import type { Deps } from '../deps.js';
 import type { KvmProbe } from '../results.js';
-import { hostArchitecture } from '../debian.js';
+import { type Architecture, hostArchitecture } from '../debian.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
-import { KVM_PROBE_ELF_BASE64, KVM_PROBE_EXIT_STATUS, KVM_PROBE_MARKER, KVM_PROBE_WORK_MARKER } from '../vm/probe/kvm-probe.js';
+import { KVM_PROBE } from '../vm/probe/kvm-probe.js';
 
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"\n';
 export const KVM_UDEV_RULE_FILE = '/etc/udev/rules.d/99-debian-vm-ci-kvm.rules';
@@ -51,35 +51,41 @@ async function makeKvmAccessible(deps: Deps, log: (m: string) => void): Promise<
 
 /** One boot of the probe guest. */
 export interface ProbeRun {
-  /** The guest printed its last marker and exited through isa-debug-exit. */
+  /** The guest printed its last marker and ended QEMU itself (isa-debug-exit on amd64, PSCI on arm64). */
   completed: boolean;
   /** Why not, in QEMU's or our words. */
   reason: string;
   seconds: number;
-  /** From the long-mode marker to the end of the memory work, as the lines arrived on the host. */
+  /** From the marker after the critical step (long mode, MMU on) to the end of the memory work, as the lines arrived. */
   workSeconds?: number;
 }
 
-/** Boots the probe guest (src/vm/probe) once with the given accelerator and a deadline. */
+/** Boots the probe guest (src/vm/probe) of the architecture once with the given accelerator and a deadline. */
 export async function runProbeGuest(
   deps: Deps,
-  opts: { qemu: string; accel: 'kvm' | 'tcg'; deadlineSeconds?: number; extraArgs?: string[] },
+  opts: { arch: Architecture; qemu: string; accel: 'kvm' | 'tcg'; deadlineSeconds?: number; extraArgs?: string[] },
 ): Promise<ProbeRun> {
+  const guest = KVM_PROBE[opts.arch];
   const deadline = opts.deadlineSeconds ?? PROBE_DEADLINE_SECONDS;
   const dir = mkdtempSync(join(tmpdir(), 'dvc-kvm-probe-'));
   const kernel = join(dir, 'probe.elf');
-  writeFileSync(kernel, Buffer.from(KVM_PROBE_ELF_BASE64, 'base64'));
+  writeFileSync(kernel, Buffer.from(guest.elfBase64, 'base64'));
   const t0 = performance.now();
   const seconds = (): number => Math.round((performance.now() - t0) / 10) / 100;
-  let longModeAt: number | undefined;
+  let stepAt: number | undefined;
   let workDoneAt: number | undefined;
   try {
     const argv = [
-      ...qemuMachineArgv({ arch: 'amd64', accel: opts.accel, name: 'debian-vm-ci-kvm-probe', memoryMiB: 128, binary: opts.qemu }),
+      ...qemuMachineArgv({
+        arch: opts.arch,
+        accel: opts.accel,
+        name: 'debian-vm-ci-kvm-probe',
+        memoryMiB: 128,
+        binary: opts.qemu,
+      }),
       '-serial',
       'stdio',
-      '-device',
-      'isa-debug-exit,iobase=0xf4,iosize=0x04',
+      ...guest.devices,
       '-kernel',
       kernel,
       ...(opts.extraArgs ?? []),
@@ -91,19 +97,19 @@ export async function runProbeGuest(
         check: false,
         timeoutSeconds: deadline,
         onLine: (line) => {
-          if (line.includes(KVM_PROBE_MARKER)) longModeAt ??= performance.now();
-          if (line.includes(KVM_PROBE_WORK_MARKER)) workDoneAt ??= performance.now();
+          if (line.includes(guest.stepMarker)) stepAt ??= performance.now();
+          if (line.includes(guest.workMarker)) workDoneAt ??= performance.now();
         },
       });
     } catch (e) {
       if (e instanceof StageError && /did not finish within/.test(e.message)) {
-        const how = longModeAt ? 'reached 64-bit mode but did not finish its memory work' : 'hung';
+        const how = stepAt ? `reached ${guest.step} but did not finish its memory work` : 'hung';
         return { completed: false, reason: `the probe guest ${how}: no result within ${deadline}s`, seconds: seconds() };
       }
       throw e;
     }
-    if (r.exitCode === KVM_PROBE_EXIT_STATUS && r.stdout.includes(KVM_PROBE_WORK_MARKER)) {
-      const work = longModeAt && workDoneAt ? Math.round((workDoneAt - longModeAt) / 10) / 100 : undefined;
+    if (r.exitCode === guest.exitStatus && r.stdout.includes(guest.workMarker)) {
+      const work = stepAt && workDoneAt ? Math.round((workDoneAt - stepAt) / 10) / 100 : undefined;
       return { completed: true, reason: 'the probe guest finished', seconds: seconds(), workSeconds: work };
     }
     const said = (
@@ -126,18 +132,24 @@ export async function runProbeGuest(
 
 /**
  * Proves KVM by booting the probe guest with the CPU model our VMs use and a deadline: QEMU aborting,
- * the guest hanging or never reaching long mode all mean "not usable". A guest that gets there is
+ * the guest hanging or never reaching long mode (amd64) or running with its MMU on (arm64) all mean
+ * "not usable". A guest that gets there is
  * then timed against the same guest under TCG: a KVM that runs the probe's memory work slower than
  * software emulation (measured on a nested host: 9.0 s under KVM, 0.35 s under TCG, and a Debian
  * kernel still decompressing after 40 s) is not usable either.
  */
 export async function probeKvm(
   deps: Deps,
-  opts: { qemu: string; deadlineSeconds?: number; extraArgs?: string[] },
+  opts: { arch: Architecture; qemu: string; deadlineSeconds?: number; extraArgs?: string[] },
 ): Promise<KvmProbe> {
   // TCG first: its time bounds how long KVM may take. A KVM still busy at several times TCG's whole run
   // is slower than emulation whatever it would have finished with (QEMU itself starts in well under 10 s).
-  const tcg = await runProbeGuest(deps, { qemu: opts.qemu, accel: 'tcg', deadlineSeconds: opts.deadlineSeconds });
+  const tcg = await runProbeGuest(deps, {
+    arch: opts.arch,
+    qemu: opts.qemu,
+    accel: 'tcg',
+    deadlineSeconds: opts.deadlineSeconds,
+  });
   const deadline = Math.min(opts.deadlineSeconds ?? PROBE_DEADLINE_SECONDS, Math.max(10, Math.ceil(tcg.seconds * 5)));
   const kvm = await runProbeGuest(deps, { ...opts, accel: 'kvm', deadlineSeconds: deadline });
   const seconds = Math.round((kvm.seconds + tcg.seconds) * 100) / 100;
@@ -160,7 +172,7 @@ export async function probeKvm(
   }
   return {
     usable: true,
-    reason: `the probe guest reached 64-bit mode under KVM and ran faster than under TCG (${figures})`,
+    reason: `the probe guest reached ${KVM_PROBE[opts.arch].step} under KVM and ran faster than under TCG (${figures})`,
     seconds,
     kvmWorkSeconds: kvmWork,
     tcgWorkSeconds: tcg.workSeconds,
@@ -182,8 +194,6 @@ export const accel: Stage<'accel'> = {
       probe = { usable: false, reason: `the runner is ${hostArch}, the image is ${config.architecture}`, seconds: 0 };
     } else if (!existsSync('/dev/kvm')) {
       probe = { usable: false, reason: '/dev/kvm does not exist (no hardware virtualisation on this runner)', seconds: 0 };
-    } else if (config.architecture !== 'amd64') {
-      probe = { usable: false, reason: 'the KVM probe guest exists for x86_64 only', seconds: 0 };
     } else {
       await makeKvmAccessible(deps, progress);
       if (!kvmAccessible()) {
@@ -196,7 +206,7 @@ export const accel: Stage<'accel'> = {
         progress(
           "probing KVM: booting a probe guest under TCG, then under KVM with a deadline of five times TCG's (10 s at least)",
         );
-        probe = await probeKvm(deps, { qemu });
+        probe = await probeKvm(deps, { arch: config.architecture, qemu });
       }
     }
     progress(`KVM ${probe.usable ? 'usable' : 'NOT usable'}: ${probe.reason} (${probe.seconds}s)`);
