@@ -29,3 +29,8 @@ export interface Stage<K extends StageName> {
   skipReason(config: Config, results: Readonly<Results>): string | undefined;
   run(ctx: StageContext): Promise<NonNullable<Results[K]>>;
 }
+
+/** Whether the run's VMs use KVM: the accel stage's verdict, TCG when it has not run. */
+export function underKvm(results: Readonly<Results>): boolean {
+  return results.accel?.accel === 'kvm';
+}

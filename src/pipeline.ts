@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { publicConfig, type Config } from './config.js';
-import { type Deps, type Results, type Stage, type StageContext, type StageName, type StageRecord } from './context.js';
+import { type Deps, type Results, type Stage, type StageContext, type StageName, type StageRecord, underKvm } from './context.js';
 import { EXIT, StageError } from './errors.js';
 import type { RunResult } from './results.js';
 import { StageLog } from './host/exec.js';
@@ -149,7 +149,7 @@ async function runStage(
           // diagnostics: failure — the guest's state after the failure, before it goes away.
           const failure = thrown !== undefined || failedBefore;
           const diagnostics = config.diagnostics === 'failure' && failure ? paths.diagnostics : undefined;
-          await powerOffGuest(ctx, ctx.results.boot?.vm, ctx.results.accel?.accel === 'kvm', diagnostics);
+          await powerOffGuest(ctx, ctx.results.boot?.vm, underKvm(ctx.results), diagnostics);
         }
       }
     });

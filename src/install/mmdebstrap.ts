@@ -276,8 +276,9 @@ async function buildImage(
     });
   // The root-owned tree is removed with the same privileges it was made with.
   await deps.exec.run(['rm', '-rf', '--one-file-system', rootfs], { stage: 'install', privileged: true });
-  // copy-out puts the directory itself into bootDir, as root through sudo: the kernel is mode 0600 there.
-  await chownToCaller(deps.exec, [bootDir], { stage: 'install', log: io.log });
+  // In root mode copy-out puts the directory itself into bootDir as root (the kernel is mode 0600 there);
+  // in unshare mode mmdebstrap copies it out as the user running us already.
+  if (!opts.unshare) await chownToCaller(deps.exec, [bootDir], { stage: 'install', log: io.log });
   const copiedBoot = join(bootDir, 'boot');
   const bootFiles = readdirSync(copiedBoot);
   const kernel = bootFiles.find((f) => /^vmlinu[xz]-/.test(f));

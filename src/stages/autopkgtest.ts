@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { autopkgtestControl, autopkgtestSkip } from '../config.js';
-import type { Stage } from '../context.js';
+import { type Stage, underKvm } from '../context.js';
 import type { AutopkgtestResult } from '../results.js';
 import { StageError } from '../errors.js';
 import { scratchDir } from '../host/scratch.js';
@@ -40,7 +40,7 @@ export const autopkgtest: Stage<'autopkgtest'> = {
     const booted = results.boot;
     const built = results.package;
     if (!booted || !built) throw new StageError('autopkgtest', 'there is no booted VM or no built package to test');
-    const kvm = results.accel?.accel === 'kvm';
+    const kvm = underKvm(results);
     const work = scratchDir(ctx, 'autopkgtest');
     try {
       // The input: the source tree (debian/tests and whatever the tests use) and the .deb files of this run.

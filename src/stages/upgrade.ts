@@ -1,7 +1,7 @@
 import { appendFileSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_BOOT_TIMEOUT } from '../config.js';
-import type { Stage } from '../context.js';
+import { type Stage, underKvm } from '../context.js';
 import { StageError, type FailureKind } from '../errors.js';
 import { gossInGuest } from '../goss/in-guest.js';
 import { scratchDir } from '../host/scratch.js';
@@ -157,7 +157,7 @@ export const upgrade: Stage<'upgrade'> = {
       }
       steps.push({ name: 'kernel', detail: result.kernel });
       progress('powering the guest off for the second boot');
-      const code = await session.powerOff(results.accel?.accel === 'kvm' ? 60 : 180);
+      const code = await session.powerOff(underKvm(results) ? 60 : 180);
       progress(`QEMU exited with status ${code}`);
       if (ctx.signal.aborted) throw new StageError('upgrade', 'cancelled before the second boot', 'infrastructure', [], result);
       appendFileSync(paths.serialLog, `\n===== debian-vm-ci: second boot, after the upgrade from ${from} to ${to} =====\n`);
@@ -181,7 +181,7 @@ export const upgrade: Stage<'upgrade'> = {
       try {
         goss = await gossInGuest(ctx, 'upgrade', config, {
           vm: second.vm,
-          kvm: results.accel?.accel === 'kvm',
+          kvm: underKvm(results),
           shareDir: spec.share?.path ?? '',
           gossfile: config.gossfileAfterUpgrade || config.gossfile,
           reportDir: join(paths.upgrade, 'goss'),
@@ -200,7 +200,7 @@ export const upgrade: Stage<'upgrade'> = {
       writeJUnit();
       result.markdown = `${upgradeToMarkdown(steps, heading, changes)}\n${goss.markdown}`;
       writeFileSync(join(paths.upgrade, 'upgrade.md'), result.markdown);
-      await powerOffGuest(ctx, second.vm, results.accel?.accel === 'kvm');
+      await powerOffGuest(ctx, second.vm, underKvm(results));
       return result;
     } finally {
       // After a failure or a cancel: QEMU stopped, its scratch dir removed (shutdown is safe to repeat).

@@ -1,4 +1,4 @@
-import type { Stage } from '../context.js';
+import { type Stage, underKvm } from '../context.js';
 import { StageError } from '../errors.js';
 import { gossInGuest } from '../goss/in-guest.js';
 
@@ -12,7 +12,7 @@ export const validate: Stage<'validate'> = {
     if (!booted) throw new StageError('validate', 'there is no booted VM to validate');
     return gossInGuest(ctx, 'validate', config, {
       vm: booted.vm,
-      kvm: results.accel?.accel === 'kvm',
+      kvm: underKvm(results),
       shareDir: booted.shareDir,
       gossfile: config.gossfile,
       reportDir: paths.goss,
