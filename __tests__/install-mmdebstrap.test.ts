@@ -1,3 +1,4 @@
+import { mmdebstrapPhases } from '../src/host/mmdebstrap-log.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,5 +76,30 @@ describe('the direct-boot kernel command line', () => {
       'root=/dev/vda rw net.ifnames=0 console=tty0 console=ttyAMA0,115200 systemd.default_device_timeout_sec=300',
     );
     expect(directBootAppend(config('amd64'), 'arm64')).toMatch(/console=ttyS0,115200 systemd\.default_device_timeout_sec=300$/);
+  });
+});
+
+describe("mmdebstrap's phases as progress", () => {
+  it('reports each phase once, in order, and leaves out the chatter', () => {
+    const said: string[] = [];
+    const phases = mmdebstrapPhases((m) => said.push(m));
+    for (const line of [
+      'I: automatically chose mode: root',
+      'I: using /tmp/mmdebstrap.abc as tempdir',
+      'I: running apt-get update...',
+      'I: downloading packages with apt...',
+      'I: extracting archives...',
+      'I: extracting archives...',
+      'Get:1 http://127.0.0.1:4000/debian trixie/main arm64 libc6 arm64 2.41-12 [2,700 kB]',
+      'I: installing remaining packages inside the chroot...',
+      "I: running --customize-hook in shell: sh -c '…'",
+      'I: success in 812.3 seconds',
+    ])
+      phases(line);
+    expect(said).toEqual([
+      'mmdebstrap: downloading packages with apt',
+      'mmdebstrap: extracting archives',
+      'mmdebstrap: installing remaining packages inside the chroot',
+    ]);
   });
 });

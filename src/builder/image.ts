@@ -6,6 +6,8 @@ import { kernelPackage, type Architecture } from '../debian.js';
 import type { StageIo } from '../deps.js';
 import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
+import { ensureForeignArchitecture } from '../host/foreign-arch.js';
+import { mmdebstrapPhases } from '../host/mmdebstrap-log.js';
 import { ensureHostTools } from '../host/packages.js';
 import { isoWeek } from '../iso-week.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER } from './recipe.js';
@@ -73,6 +75,15 @@ export async function ensureBuilderImage(io: StageIo, config: Config, proxyPort:
     { command: 'mkfs.ext4', package: 'e2fsprogs' },
     DEBIAN_KEYRING_TOOL,
   ]);
+  const foreign = await ensureForeignArchitecture(
+    deps,
+    'install',
+    config.architecture,
+    `the ${config.architecture} builder image`,
+    io.log,
+  );
+  if (foreign !== 'native')
+    progress(`${config.architecture} programs run through qemu-user (${foreign}): the builder image's chroot is emulated`);
   const files = join(work, 'builder-files');
   mkdirSync(files, { recursive: true });
   writeFileSync(join(files, 'dvc-job-runner'), JOB_RUNNER);
@@ -103,7 +114,15 @@ export async function ensureBuilderImage(io: StageIo, config: Config, proxyPort:
     ...(config.mirror ? [config.mirror] : []),
   ];
   try {
-    await deps.exec.run(argv, { stage: 'install', privileged: true, log: io.log, timeoutSeconds: 1800, signal: io.signal });
+    await deps.exec.run(argv, {
+      stage: 'install',
+      privileged: true,
+      log: io.log,
+      // Part of the install stage: under emulation (an arm64 builder on amd64) it takes many minutes.
+      timeoutSeconds: config.installTimeout,
+      signal: io.signal,
+      onLine: mmdebstrapPhases(progress),
+    });
     mkdirSync(dir, { recursive: true });
     const partial = `${image}.${process.pid}.partial`;
     await deps.exec.run(['mkfs.ext4', '-q', '-F', '-L', 'dvc-builder', '-d', rootfs, partial, '4G'], {

@@ -6,6 +6,7 @@ import type { OutputPaths } from '../paths.js';
 import { StageError } from '../errors.js';
 import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
+import { mmdebstrapPhases } from '../host/mmdebstrap-log.js';
 import { ensureForeignArchitecture } from '../host/foreign-arch.js';
 import { ensureHostTools } from '../host/packages.js';
 import { runningAsRoot } from '../host/process-tree.js';
@@ -199,7 +200,7 @@ async function buildImage(
   progress(
     `mmdebstrap ${config.release} (${config.architecture}) with ${basePackages(config).length + config.packages.length} extra packages${opts.debs.length ? ` and ${opts.debs.length} built .deb(s)` : ''}`,
   );
-  let lastPhase = '';
+  const phases = mmdebstrapPhases(progress);
   let maintainerRoot: number | undefined;
   const built = deps.exec.run(
     mmdebstrapArgv(config, { files, debs: opts.debs, proxyPort: opts.proxyPort, target, bootDir, unshare: opts.unshare }),
@@ -214,11 +215,7 @@ async function buildImage(
       onLine: (line) => {
         const mapped = MAINTAINER_ROOT.exec(line);
         if (mapped) maintainerRoot = Number(mapped[1]);
-        const phase = /^I: (\w[\w ]+?)(\.\.\.|:)/.exec(line)?.[1];
-        if (phase && phase !== lastPhase && !/^(running|using|automatically)/.test(phase)) {
-          lastPhase = phase;
-          progress(`mmdebstrap: ${phase}`);
-        }
+        phases(line);
       },
     },
   );
