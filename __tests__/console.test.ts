@@ -85,6 +85,28 @@ const FIXTURES: FixtureCase[] = [
     ],
   },
   {
+    file: 'good-trixie-arm64.log',
+    verdict: 'login',
+    line: 'debian login:',
+    symptom: 'debian login:',
+    // AAVMF's banner, the EFI stub, the arm64 kernel, systemd and the serial getty on ttyAMA0.
+    milestones: ['firmware', 'kernel', 'initramfs', 'init', 'login'],
+    tail: ['Debian GNU/Linux 13 debian ttyAMA0', 'debian login:'],
+  },
+  {
+    file: 'arm64-kernel-panic-no-root.log',
+    verdict: 'kernel-panic',
+    // AAVMF and the EFI stub, then the arm64 kernel without an initrd: virtio_blk is a module, so no /dev/vda.
+    line: '[    6.231355] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    symptom: 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n',
+    milestones: ['firmware', 'kernel'],
+    tail: [
+      '[    6.232573] CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.117+deb13-arm64 #1  Debian 6.12.117-1',
+      '[    6.233537] Hardware name: QEMU QEMU Virtual Machine, BIOS 0.0.0 02/06/2015',
+      '[    6.238316] Call trace:',
+    ],
+  },
+  {
     file: 'kernel-panic-init.log',
     verdict: 'kernel-panic',
     line: '[    7.899785] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100',

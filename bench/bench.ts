@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config.js';
 import { cacheDirectory, cliInputs, parseContext } from '../src/entry.js';
-import { MAIN_JOB_FLAGS, runOurs, stageRow, STAGES, type OursRecord } from './ours.js';
+import { ARM64_FLAGS, MAIN_JOB_FLAGS, runOurs, stageRow, STAGES, type OursRecord } from './ours.js';
 import { runPlain, type PlainRecord } from './plain.js';
 import { log, median, MIRROR, ratio, redact, round } from './util.js';
 import { watcherLatency } from './watcher.js';
@@ -38,8 +38,10 @@ const COLUMNS = [...STAGES, 'total'] as const;
 const VALIDATE_TARGET_FACTOR = 1.5;
 
 const USAGE = `usage: npm run bench -- [--runs N] [--cold-runs N] [--warm-runs N] [--plain-runs N]
-                      [--watcher-samples N] [--skip-pipeline] [--skip-plain] [--output FILE]
+                      [--arm64-runs N] [--watcher-samples N] [--skip-pipeline] [--skip-plain] [--output FILE]
   --runs N sets cold, warm and plain runs at once (defaults: 1 cold, 3 warm, 1 plain).
+  --arm64-runs N adds N runs of the main job for arm64 (UEFI) with the warm cache (default 0: under emulation
+  on an amd64 host one takes 20 to 40 minutes), shown next to the amd64 warm runs.
   --output defaults to bench/results.json when both halves run, build/bench-results.json otherwise.`;
 
 const { values: opts } = parseArgs({
@@ -48,6 +50,7 @@ const { values: opts } = parseArgs({
     'cold-runs': { type: 'string' },
     'warm-runs': { type: 'string' },
     'plain-runs': { type: 'string' },
+    'arm64-runs': { type: 'string', default: '0' },
     'watcher-samples': { type: 'string', default: '300' },
     'skip-pipeline': { type: 'boolean', default: false },
     'skip-plain': { type: 'boolean', default: false },
@@ -56,8 +59,8 @@ const { values: opts } = parseArgs({
   },
 });
 
-function count(name: 'cold-runs' | 'warm-runs' | 'plain-runs' | 'watcher-samples', fallback: number): number {
-  const v = opts[name] ?? (name === 'watcher-samples' ? undefined : opts.runs);
+function count(name: 'cold-runs' | 'warm-runs' | 'plain-runs' | 'arm64-runs' | 'watcher-samples', fallback: number): number {
+  const v = opts[name] ?? (name === 'watcher-samples' || name === 'arm64-runs' ? undefined : opts.runs);
   const n = v === undefined ? fallback : Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number, got ${v}`);
   return n;
@@ -85,6 +88,7 @@ async function main(): Promise<number> {
   const coldRuns = opts['skip-pipeline'] ? 0 : count('cold-runs', 1);
   const warmRuns = opts['skip-pipeline'] ? 0 : count('warm-runs', 3);
   const plainRuns = opts['skip-plain'] ? 0 : count('plain-runs', 1);
+  const arm64Runs = opts['skip-pipeline'] ? 0 : count('arm64-runs', 0);
   const watcherSamples = count('watcher-samples', 300);
   const bothHalves = coldRuns + warmRuns > 0 && plainRuns > 0;
   const output = resolve(opts.output ?? join(ROOT, bothHalves ? 'bench/results.json' : 'build/bench-results.json'));
@@ -104,6 +108,9 @@ async function main(): Promise<number> {
   }
   const warmCache = caches[0] ?? cacheDirectory();
   for (let i = 0; i < warmRuns; i++) warm.push(await runOurs(ROOT, `warm ${i + 1}/${warmRuns}`, warmCache, realSerial));
+  const arm64: OursRecord[] = [];
+  for (let i = 0; i < arm64Runs; i++)
+    arm64.push(await runOurs(ROOT, `arm64 ${i + 1}/${arm64Runs}`, warmCache, join(work, 'serial-arm64.log'), ARM64_FLAGS));
 
   // The hand-written sequence, with the Config ours ran with (the same flags through the product's parser) and
   // the goss binary ours fetched into its cache.
@@ -133,6 +140,7 @@ async function main(): Promise<number> {
   // Figures.
   const coldM = medians(cold.map(stageRow));
   const warmM = medians(warm.map(stageRow));
+  const arm64M = medians(arm64.map(stageRow));
   const plainOk = plain.filter((p) => !p.error);
   const theirs: Record<string, number | null> = {};
   for (const k of [...COLUMNS, 'gossOwn', 'powerOff'] as const)
@@ -144,6 +152,7 @@ async function main(): Promise<number> {
     ratios.warm[k] = ratio(warmM[k], theirs[k]);
   }
   const ours = [...cold, ...warm];
+  const allOurs = [...ours, ...arm64];
   const gossOwnOurs = round(median(ours.map((r) => r.gossOwnSeconds)), 3);
   const oursValidate = median(ours.map((r) => r.stages.validate));
   const validateLimit =
@@ -177,6 +186,15 @@ async function main(): Promise<number> {
   console.log(
     `\nboot = QEMU start to login prompt (bootSeconds); boot stage incl. overlay and QEMU start: cold ${fmt(coldM.bootStage)} s, warm ${fmt(warmM.bootStage)} s`,
   );
+  if (arm64.length) {
+    console.log(`\narm64 (${ARM64_FLAGS.join(' ')}) beside amd64, median seconds, warm cache, ${arm64.length} run(s)\n`);
+    console.log(
+      table(
+        ['stage', 'amd64 warm', 'arm64', 'arm64/amd64'],
+        [...COLUMNS, 'wall'].map((k) => [k, fmt(warmM[k]), fmt(arm64M[k]), fmt(ratio(arm64M[k], warmM[k]), 2)]),
+      ),
+    );
+  }
   console.log(
     `goss's own run time (goss.json total-duration): ours ${fmt(gossOwnOurs, 3)} s, theirs ${fmt(theirs.gossOwn, 3)} s`,
   );
@@ -196,7 +214,7 @@ async function main(): Promise<number> {
   console.log(`GNU time %M (largest RSS of any process in the tree, QEMU included): median ${rss.gnuTimeMaxRssKiB ?? '—'} KiB`);
 
   const failures = [
-    ...ours
+    ...allOurs
       .filter((r) => r.status !== 'passed')
       .map((r) => `${r.label}: ${r.status} (exit ${r.exitCode}) ${r.failed.join('; ')}`),
     ...plain.flatMap((p, i) => (p.error ? [`plain ${i + 1}: ${p.error}`] : [])),
@@ -207,8 +225,14 @@ async function main(): Promise<number> {
     machine: { cpus: cpus().length, node: process.version, accel: 'tcg' },
     note: 'Medians of few runs on a shared 2-core machine: noisy. Seconds unless named otherwise. boot = bootSeconds (QEMU start to login prompt).',
     command: `node dist/cli/index.js run ${MAIN_JOB_FLAGS.join(' ')} --output-dir <tmp>`,
-    counts: { cold: cold.length, warm: warm.length, plain: plainOk.length, watcherSamplesPerKind: watcherSamples },
-    ours: { cold: coldM, warm: warmM, gossOwnSeconds: gossOwnOurs },
+    counts: {
+      cold: cold.length,
+      warm: warm.length,
+      plain: plainOk.length,
+      arm64: arm64.length,
+      watcherSamplesPerKind: watcherSamples,
+    },
+    ours: { cold: coldM, warm: warmM, gossOwnSeconds: gossOwnOurs, ...(arm64.length ? { arm64: arm64M } : {}) },
     theirs,
     ratio: ratios,
     validateTarget,
@@ -219,7 +243,7 @@ async function main(): Promise<number> {
       how: "cliVmHWM: VmHWM of the CLI's node process from /proc/<pid>/status, polled every 100 ms until it exits; gnuTimeMaxRss: /usr/bin/time -f %M around the CLI, which reports the largest RSS among the process and its waited-for descendants (QEMU, mmdebstrap)",
     },
     failures,
-    runs: { cold, warm, plain },
+    runs: { cold, warm, plain, ...(arm64.length ? { arm64 } : {}) },
   };
   const target = failures.length ? join(ROOT, 'build/bench-failed.json') : output;
   mkdirSync(dirname(target), { recursive: true });

@@ -65,11 +65,22 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-/** One run of the main job with DEBIAN_VM_CI_CACHE=cacheDir; its serial log copied to keepSerial. */
-export async function runOurs(root: string, label: string, cacheDir: string, keepSerial: string): Promise<OursRecord> {
+/** issue 17's done-when run: the main job for arm64, emulated on an amd64 host (native on an arm64 one). */
+export const ARM64_FLAGS = ['--architecture', 'arm64', '--firmware', 'uefi'] as const;
+
+/**
+ * One run of the main job (plus `extraFlags`) with DEBIAN_VM_CI_CACHE=cacheDir; its serial log copied to keepSerial.
+ */
+export async function runOurs(
+  root: string,
+  label: string,
+  cacheDir: string,
+  keepSerial: string,
+  extraFlags: readonly string[] = [],
+): Promise<OursRecord> {
   const work = mkdtempSync(join(tmpdir(), 'dvc-bench-ours-'));
   const out = join(work, 'out');
-  const cli = ['node', 'dist/cli/index.js', 'run', ...MAIN_JOB_FLAGS, '--output-dir', out];
+  const cli = ['node', 'dist/cli/index.js', 'run', ...MAIN_JOB_FLAGS, ...extraFlags, '--output-dir', out];
   const timeFile = join(work, 'time.txt');
   const argv = HAVE_GNU_TIME ? ['/usr/bin/time', '-f', '%M', '-o', timeFile, ...cli] : cli;
   const logFile = join(work, 'cli.log');
