@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseContext } from './support/parse-context.js';
 import { actionMetadata } from '../src/action-metadata.js';
-import { autopkgtestSkip, INPUT_NAMES, InputError, parseConfig, publicConfig, shellWords } from '../src/config.js';
+import { autopkgtestSkip, INPUT_NAMES, InputError, parseConfig, publicConfig } from '../src/config.js';
+import { shellWords } from '../src/input-values.js';
 import { INSTALLER_NAMES } from '../src/install/installers.js';
 import { cliInputs } from '../src/entry.js';
 

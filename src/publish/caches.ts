@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Deps } from '../deps.js';
-import { formatBytes } from '../config.js';
+import { formatBytes } from '../input-values.js';
 import { isoWeek } from '../iso-week.js';
 
 export type CacheName = 'apt' | 'build-env' | 'builder';

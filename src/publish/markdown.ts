@@ -1,4 +1,4 @@
-import { formatBytes } from '../config.js';
+import { formatBytes } from '../input-values.js';
 import type { PublishResult } from '../results.js';
 import type { CacheRecord } from './caches.js';
 import { tableCell } from '../reports/markdown.js';

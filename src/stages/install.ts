@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { formatBytes } from '../config.js';
+import { formatBytes } from '../input-values.js';
 import type { Stage, StageContext } from '../context.js';
 import type { BootSpec } from '../results.js';
 import { scratchBase, scratchDir, spaceShortfalls, type SpaceNeed } from '../host/scratch.js';

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatBytes, type UploadPolicy } from '../config.js';
+import type { UploadPolicy } from '../config.js';
+import { formatBytes } from '../input-values.js';
 import type { RunSoFar, Stage, StageContext } from '../context.js';
 import type { PublishResult } from '../results.js';
 import { StageError } from '../errors.js';
