@@ -1,4 +1,4 @@
-import { tableCell } from '../src/reports/markdown.js';
+import { codeCell, tableCell } from '../src/reports/markdown.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,7 +27,18 @@ describe('the job summary', () => {
 });
 
 describe('Markdown table cells', () => {
-  it('escape pipes and fold newlines, nothing else', () => {
-    expect(tableCell('a | b\nc `d`')).toBe('a \\| b c `d`');
+  it('escape pipes, HTML and newlines, and leave Markdown marks and names as they are', () => {
+    expect(tableCell('a | b\nc `d`')).toBe('a \\| b<br>c `d`');
+    expect(tableCell('<img src=x onerror=alert(1)> & <details>')).toBe(
+      '&lt;img src=x onerror=alert(1)&gt; &amp; &lt;details&gt;',
+    );
+    expect(tableCell('hello-dvc_1.0.0_all.deb on qemu-system-x86_64\r\n')).toBe(
+      'hello-dvc_1.0.0_all.deb on qemu-system-x86_64<br>',
+    );
+  });
+  it('put a file name in a code span, unless it cannot be one', () => {
+    expect(codeCell('bin/a|b.sh')).toBe('`bin/a\\|b.sh`');
+    expect(codeCell('odd`name.sh')).toBe('odd`name.sh');
+    expect(codeCell('two\nlines.sh')).toBe('two<br>lines.sh');
   });
 });

@@ -1,6 +1,7 @@
 import { stringify as toYaml } from 'yaml';
 import { junitDocument } from './junit.js';
 import { xmlAttr, xmlText } from './xml.js';
+import { tableCell } from './markdown.js';
 
 /**
  * goss's JSON report (`goss validate --format json`) as a typed model, and the views of it
@@ -320,17 +321,7 @@ function resource(test: GossTest): string {
 }
 
 function row(cells: readonly string[]): string {
-  return `| ${cells.map(markdownCell).join(' | ')} |`;
-}
-
-/** Table cells hold arbitrary command output: nothing in it may end the cell, the row or start HTML. */
-function markdownCell(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/([\\`*_[\]|~])/g, '\\$1')
-    .replace(/\r?\n/g, '<br>');
+  return `| ${cells.map(tableCell).join(' | ')} |`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Log, ReportingDescriptor, Result } from 'sarif';
 import type { AnnotationProps } from '../host/reporter.js';
-import { tableCell } from './markdown.js';
+import { codeCell } from './markdown.js';
 
 /** shellcheck's severities, most severe first. */
 export const SEVERITIES = ['error', 'warning', 'info', 'style'] as const;
@@ -191,11 +191,6 @@ export interface MarkdownInput {
 
 const MAX_LISTED_SCRIPTS = 300;
 
-function markdownCell(text: string): string {
-  const escaped = tableCell(text);
-  return escaped.includes('`') ? escaped : `\`${escaped}\``;
-}
-
 /** lint/summary.md: the summary line, findings per file and severity, the policy, and the scripts checked. */
 export function lintMarkdown(input: MarkdownInput): string {
   const counts = countBySeverity(input.findings);
@@ -209,7 +204,7 @@ export function lintMarkdown(input: MarkdownInput): string {
     }
     lines.push('| file | error | warning | info | style |', '| --- | ---: | ---: | ---: | ---: |');
     for (const [file, row] of [...perFile].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      lines.push(`| ${markdownCell(file)} | ${SEVERITIES.map((s) => row[s]).join(' | ')} |`);
+      lines.push(`| ${codeCell(file)} | ${SEVERITIES.map((s) => row[s]).join(' | ')} |`);
     }
     lines.push(`| **total** | ${SEVERITIES.map((s) => `**${counts[s]}**`).join(' | ')} |`, '');
   }
@@ -228,7 +223,7 @@ export function lintMarkdown(input: MarkdownInput): string {
     );
   }
   if (input.scripts.length) {
-    const listed = input.scripts.slice(0, MAX_LISTED_SCRIPTS).map((s) => `- ${markdownCell(s)}`);
+    const listed = input.scripts.slice(0, MAX_LISTED_SCRIPTS).map((s) => `- ${codeCell(s)}`);
     const more = input.scripts.length - listed.length;
     lines.push(
       `<details><summary>${input.scripts.length} ${input.scripts.length === 1 ? 'script' : 'scripts'} checked</summary>`,
