@@ -1,4 +1,4 @@
-import { mmdebstrapPhases } from '../src/host/mmdebstrap-log.js';
+import { mmdebstrapPhases } from '../src/host/mmdebstrap.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { kernelPackage, type Architecture } from '../debian.js';
 import type { StageIo } from '../deps.js';
-import { DEBIAN_KEYRING_TOOL, keyringArgs, validityAptopts } from '../host/mirror.js';
+import { keyringArgs, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
-import { ensureForeignArchitecture } from '../host/foreign-arch.js';
-import { mmdebstrapPhases } from '../host/mmdebstrap-log.js';
-import { ensureHostTools } from '../host/packages.js';
+import { mmdebstrapPhases, prepareMmdebstrapHost } from '../host/mmdebstrap.js';
 import { isoWeek } from '../iso-week.js';
 import { BUILDER_PACKAGES, CUSTOMIZE_HOOK, JOB_RUNNER, JOB_UNIT, KPARTX_WRAPPER } from './recipe.js';
 
@@ -70,20 +68,7 @@ export async function ensureBuilderImage(io: StageIo, config: Config, proxyPort:
     return built;
   }
   progress(`building the builder image (${config.hostRelease}, grml-debootstrap from the archive): not in the cache`);
-  await ensureHostTools(deps, 'install', 'bootstrapping the builder image', [
-    { command: 'mmdebstrap', package: 'mmdebstrap' },
-    { command: 'mkfs.ext4', package: 'e2fsprogs' },
-    DEBIAN_KEYRING_TOOL,
-  ]);
-  const foreign = await ensureForeignArchitecture(
-    deps,
-    'install',
-    config.architecture,
-    `the ${config.architecture} builder image`,
-    io.log,
-  );
-  if (foreign !== 'native')
-    progress(`${config.architecture} programs run through qemu-user (${foreign}): the builder image's chroot is emulated`);
+  await prepareMmdebstrapHost(io, config.architecture, 'the builder image');
   const files = join(work, 'builder-files');
   mkdirSync(files, { recursive: true });
   writeFileSync(join(files, 'dvc-job-runner'), JOB_RUNNER);

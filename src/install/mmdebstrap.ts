@@ -4,11 +4,9 @@ import type { Config } from '../config.js';
 import type { StageIo } from '../deps.js';
 import type { OutputPaths } from '../paths.js';
 import { StageError } from '../errors.js';
-import { DEBIAN_KEYRING_TOOL, expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
+import { expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
-import { mmdebstrapPhases } from '../host/mmdebstrap-log.js';
-import { ensureForeignArchitecture } from '../host/foreign-arch.js';
-import { ensureHostTools } from '../host/packages.js';
+import { mmdebstrapPhases, prepareMmdebstrapHost } from '../host/mmdebstrap.js';
 import { runningAsRoot } from '../host/process-tree.js';
 import { makeScratchDir } from '../host/scratch.js';
 import { mmdebstrapMode } from '../host/userns.js';
@@ -155,21 +153,8 @@ export async function installWithMmdebstrap(
   paths: OutputPaths,
   opts: { debs: string[]; proxyPort?: number; work: string },
 ): Promise<{ boot: BootSpec; summary: string }> {
-  const { deps, progress } = io;
-  await ensureHostTools(deps, 'install', 'building the image with mmdebstrap', [
-    { command: 'mmdebstrap', package: 'mmdebstrap' },
-    { command: 'mkfs.ext4', package: 'e2fsprogs' },
-    DEBIAN_KEYRING_TOOL,
-  ]);
-  const foreign = await ensureForeignArchitecture(
-    deps,
-    'install',
-    config.architecture,
-    `the ${config.architecture} image`,
-    io.log,
-  );
-  if (foreign !== 'native')
-    progress(`${config.architecture} programs run through qemu-user (${foreign}): mmdebstrap's chroot is emulated`);
+  const { deps } = io;
+  await prepareMmdebstrapHost(io, config.architecture, 'the image');
   const unshare = await builtPackagesUnshare(io, opts.debs);
   // Unshare mode: the namespace's root (a sub-uid) makes mmdebstrap's temp dir, so it works in a 0755 directory.
   const subUidWork = unshare ? makeScratchDir(deps, 'install-unshare', { forSubUids: true }) : undefined;
