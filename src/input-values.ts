@@ -170,13 +170,10 @@ export function outputDirectory(input: string, value: string, cwd: string, worki
     return d === real || d.startsWith(real === '/' ? '/' : `${real}/`);
   };
   const home = homedir();
-  if (real === '/' || (home !== '/' && within(home)) || within(workingDirectory)) {
-    throw new InputError(
-      input,
-      value,
-      'a directory of its own: not /, the home directory, the working directory or a directory that contains one of them',
-    );
-  }
+  const ownDirectory =
+    'a directory of its own: not /, the home directory, the working directory or a directory that contains one of them';
+  if (real === '/' || (home !== '/' && within(home)) || within(workingDirectory))
+    throw new InputError(input, value, ownDirectory);
   return full;
 }
 
@@ -231,13 +228,8 @@ export function downloadTemplate(input: string, value: string): string {
 
 export function artifactPrefix(input: string, value: string): string {
   const v = value.trim();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) {
-    throw new InputError(
-      input,
-      value,
-      'letters, digits, dot, underscore and hyphen, starting with a letter or digit, at most 64 characters',
-    );
-  }
+  const allowed = 'letters, digits, dot, underscore and hyphen, starting with a letter or digit, at most 64 characters';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) throw new InputError(input, value, allowed);
   return v;
 }
 

@@ -29,14 +29,11 @@ const OUTPUTS = { steps: 'steps.tsv', leftovers: 'leftovers.txt', missing: 'miss
 export const lifecycle: Stage<'lifecycle'> = {
   name: 'lifecycle',
   usesGuest: true,
-  skipReason: (config, results) =>
-    !config.lifecycle
-      ? 'lifecycle: false'
-      : !config.install
-        ? 'install: false, so there is no VM to test in'
-        : results.package
-          ? undefined
-          : 'no packages were built by this run',
+  skipReason(config, results) {
+    if (!config.lifecycle) return 'lifecycle: false';
+    if (!config.install) return 'install: false, so there is no VM to test in';
+    return results.package ? undefined : 'no packages were built by this run';
+  },
   async run(ctx) {
     const { config, deps, results, paths, progress } = ctx;
     const built = results.package;
