@@ -8,7 +8,7 @@ import { type Architecture, hostArchitecture } from '../debian.js';
 import { StageError } from '../errors.js';
 import { ensureHostTools } from '../host/packages.js';
 import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
-import { KVM_PROBE } from '../vm/probe/kvm-probe.js';
+import { KVM_PROBE, KVM_PROBE_WORK_MARKER } from '../vm/probe/kvm-probe.js';
 
 export const KVM_UDEV_RULE = 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"\n';
 export const KVM_UDEV_RULE_FILE = '/etc/udev/rules.d/99-debian-vm-ci-kvm.rules';
@@ -98,7 +98,7 @@ export async function runProbeGuest(
         timeoutSeconds: deadline,
         onLine: (line) => {
           if (line.includes(guest.stepMarker)) stepAt ??= performance.now();
-          if (line.includes(guest.workMarker)) workDoneAt ??= performance.now();
+          if (line.includes(KVM_PROBE_WORK_MARKER)) workDoneAt ??= performance.now();
         },
       });
     } catch (e) {
@@ -108,7 +108,7 @@ export async function runProbeGuest(
       }
       throw e;
     }
-    if (r.exitCode === guest.exitStatus && r.stdout.includes(guest.workMarker)) {
+    if (r.exitCode === guest.exitStatus && r.stdout.includes(KVM_PROBE_WORK_MARKER)) {
       const work = stepAt && workDoneAt ? Math.round((workDoneAt - stepAt) / 10) / 100 : undefined;
       return { completed: true, reason: 'the probe guest finished', seconds: seconds(), workSeconds: work };
     }
