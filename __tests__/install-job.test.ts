@@ -84,7 +84,15 @@ function grmlJobRun(
   flags: Record<string, string>,
   installedList = 'ssh\npostfix\n',
   debs: string[] = [],
-): { args: string[]; extrapackages: string; confDir: string; chrootScripts: Record<string, string>; extras: string[] } {
+  builtInstaller = false,
+): {
+  args: string[];
+  extrapackages: string;
+  confDir: string;
+  chrootScripts: Record<string, string>;
+  extras: string[];
+  aptCalls: string[];
+} {
   const root = mkdtempSync(join(tmpdir(), 'dvc-job-run-'));
   try {
     const job = join(root, 'job');
@@ -97,15 +105,18 @@ function grmlJobRun(
     const packages = c.installProfile === 'fast' ? grmlPackageList(c) : [...c.packages];
     writeFileSync(join(job, 'packages'), packages.length ? packages.join('\n') + '\n' : '');
     writeFileSync(join(job, 'installer-args'), c.installerArgs.map((a) => `${a}\0`).join(''));
+    mkdirSync(join(job, 'debs'));
     if (debs.length) mkdirSync(join(job, 'install-debs'));
     for (const d of debs) writeFileSync(join(job, 'install-debs', d), 'not really a package');
     const script = INSTALL_JOB.replaceAll('/job/', `${job}/`)
       .replaceAll('/scratch', join(root, 'scratch'))
       .replaceAll('/etc/debootstrap', join(root, 'etc-debootstrap'))
       .replaceAll('/etc/apt/apt.conf.d/', `${root}/`);
-    for (const stub of ['mount', 'dmsetup', 'losetup', 'blockdev', 'apt-get', 'sync']) {
+    for (const stub of ['mount', 'dmsetup', 'losetup', 'blockdev', 'sync']) {
       writeFileSync(join(bin, stub), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     }
+    writeFileSync(join(bin, 'apt-get'), `#!/bin/sh\necho "$*" >> ${root}/apt-calls\n`, { mode: 0o755 });
+    if (builtInstaller) writeFileSync(join(job, 'debs', 'grml-debootstrap_0.129+ci1_all.deb'), 'not really a package');
     writeFileSync(join(bin, 'dpkg-query'), '#!/bin/sh\necho 0.130\n', { mode: 0o755 });
     writeFileSync(
       join(bin, 'grml-debootstrap'),
@@ -136,6 +147,9 @@ function grmlJobRun(
       confDir,
       chrootScripts,
       extras: existsSync(extrasDir) ? readdirSync(extrasDir).sort() : [],
+      aptCalls: existsSync(join(root, 'apt-calls'))
+        ? readFileSync(join(root, 'apt-calls'), 'utf8').split('\n').filter(Boolean)
+        : [],
     };
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -180,13 +194,23 @@ describe('the grml-debootstrap command line (job.sh run with stand-ins)', () => 
     expect(script).toHaveLength(1);
     // The script runs inside the target, where grml-debootstrap copied the extrapackages directory (the stand-in
     // run moved /etc/debootstrap, in the script's text too).
-    expect(script[0][1]).toContain(`apt-get install -y ${run.confDir}/extrapackages/*.deb`);
+    expect(script[0][1]).toContain(`apt-get install -y --allow-downgrades ${run.confDir}/extrapackages/*.deb`);
     expect(script[0][1]).toContain(`rm -rf ${run.confDir}/extrapackages`);
     // Without built packages to install, none of it.
     const plain = grmlJobRun({});
     expect(plain.args).not.toContain('--chroot-scripts');
     expect(plain.extrapackages).toBe('unset');
     expect(plain.extras).toEqual([]);
+  });
+
+  it('installs the grml-debootstrap this run built even when the builder has a newer one (unstable did)', () => {
+    const run = grmlJobRun({}, undefined, [], true);
+    expect(run.aptCalls).toEqual([
+      'update -q',
+      expect.stringMatching(/^install -y -q --allow-downgrades \S+\/grml-debootstrap_0\.129\+ci1_all\.deb$/),
+    ]);
+    // Not the project's grml-debootstrap: the builder's own, untouched.
+    expect(grmlJobRun({}).aptCalls).toEqual([]);
   });
 
   it('lets apt accept an expired Release file (check-valid-until: false) without other debootstrap options', () => {

@@ -42,9 +42,10 @@ describe('the built packages in the mmdebstrap image', () => {
     const debs = ['/out/packages/hello-dvc_1.0.0_all.deb'];
     const contained = argv({}, { debs, unshare: true });
     expect(contained[1]).toBe('--mode=unshare');
-    const install = contained.find((w) => w.includes('apt-get install -y /tmp/hello-dvc_1.0.0_all.deb'));
+    const install = contained.find((w) => w.includes('/tmp/hello-dvc_1.0.0_all.deb'));
+    // --allow-downgrades: the built package is the one under test, even when the release has a newer version.
     expect(install).toBe(
-      '--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y /tmp/hello-dvc_1.0.0_all.deb && rm -f /tmp/*.deb"',
+      '--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y --allow-downgrades /tmp/hello-dvc_1.0.0_all.deb && rm -f /tmp/*.deb"',
     );
     // Without built packages, or when the host has no user namespace for this user: mmdebstrap's own mode choice.
     expect(argv({}, { debs })).not.toContain('--mode=unshare');

@@ -17,7 +17,8 @@ T=/scratch/qemu.img
 rm -f "$T"
 if ls /job/debs/grml-debootstrap_*.deb >/dev/null 2>&1; then
   echo "I: installing the grml-debootstrap built by this run"
-  apt-get update -q && apt-get install -y -q /job/debs/grml-debootstrap_*.deb || exit 91
+  # The built package is the one under test, even when the builder's release has a newer one (unstable does).
+  apt-get update -q && apt-get install -y -q --allow-downgrades /job/debs/grml-debootstrap_*.deb || exit 91
 fi
 EXTRA=()
 [ -s /job/installer-args ] && mapfile -d '' -t EXTRA < /job/installer-args
@@ -54,7 +55,7 @@ case "$INSTALLER" in
 #!/bin/sh
 set -e
 echo "I: installing the packages built by this run: $(cd /etc/debootstrap/extrapackages && echo *.deb)"
-DEBIAN_FRONTEND=noninteractive apt-get install -y /etc/debootstrap/extrapackages/*.deb
+DEBIAN_FRONTEND=noninteractive apt-get install -y --allow-downgrades /etc/debootstrap/extrapackages/*.deb
 rm -rf /etc/debootstrap/extrapackages
 EOS
       chmod 0755 /etc/debootstrap/debian-vm-ci-chroot-scripts/50-built-packages

@@ -99,7 +99,7 @@ export function mmdebstrapArgv(
     argv.push(`--customize-hook=copy-in ${opts.debs.join(' ')} /tmp`);
     argv.push(
       // Who root is where their maintainer scripts run: the uid map goes to the log (MAINTAINER_ROOT reads it).
-      `--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
+      `--customize-hook=chroot "$1" sh -c "cat /proc/self/uid_map && apt-get install -y --allow-downgrades ${opts.debs.map((d) => `/tmp/${basename(d)}`).join(' ')} && rm -f /tmp/*.deb"`,
     );
   }
   // mmdebstrap leaves its --aptopt/--dpkgopt files in the system: the run's proxy address and
