@@ -7,9 +7,10 @@ import { StageError } from '../errors.js';
 import { expiredIndex, keyringArgs, NO_VALID_UNTIL_CONF, validityAptopts } from '../host/mirror.js';
 import { chownToCaller } from '../host/exec.js';
 import { mmdebstrapPhases, prepareMmdebstrapHost } from '../host/mmdebstrap.js';
-import { runningAsRoot } from '../host/process-tree.js';
 import { makeScratchDir } from '../host/scratch.js';
+import { runningAsRoot } from '../host/process-tree.js';
 import { mmdebstrapMode } from '../host/userns.js';
+import { installBuiltInFirstBoot } from './first-boot.js';
 import type { BootSpec } from '../results.js';
 import { hostArchitecture, kernelPackage, serialConsole, type Architecture } from '../debian.js';
 
@@ -123,14 +124,18 @@ export const MAINTAINER_ROOT = /^\s*0\s+(\d+)\s+\d+\s*$/;
 /**
  * How the built packages' maintainer scripts (the project's code) run: as root of a user namespace, through
  * mmdebstrap's unshare mode as this user, whenever the host gives this user one; root there is a sub-uid that owns
- * nothing on the runner. Root mode through sudo otherwise, with a warning; as root, root mode as before.
+ * nothing on the runner. Without a user namespace for this user, and as root, never as root of this host: the image
+ * is made without them and they are installed from a first boot of it (first-boot.ts).
  */
-async function builtPackagesUnshare(io: StageIo, debs: readonly string[]): Promise<boolean> {
-  if (!debs.length || runningAsRoot()) return false;
-  const mode = await mmdebstrapMode(io.deps.exec, 'install');
-  if (mode.mode === 'unshare') return true;
-  io.deps.reporter.warning(`the built packages' maintainer scripts run as root on this host: ${mode.why}`);
-  return false;
+async function builtPackagesWhere(io: StageIo, debs: readonly string[]): Promise<'none' | 'unshare' | 'first-boot'> {
+  if (!debs.length) return 'none';
+  // As root, mmdebstrap's unshare mode makes no user namespace: its chroot's root is this host's (uid map 0 0).
+  const why = runningAsRoot()
+    ? 'the action runs as root, where mmdebstrap makes no user namespace'
+    : await mmdebstrapMode(io.deps.exec, 'install').then((m) => (m.mode === 'unshare' ? undefined : m.why));
+  if (!why) return 'unshare';
+  io.progress(`${why}; the built packages are installed from a first boot of the image instead, as root of the VM`);
+  return 'first-boot';
 }
 
 async function mke2fsReadsTarballs(io: StageIo): Promise<boolean> {
@@ -151,18 +156,30 @@ export async function installWithMmdebstrap(
   io: StageIo,
   config: Config,
   paths: OutputPaths,
-  opts: { debs: string[]; proxyPort?: number; work: string },
+  opts: { debs: string[]; proxyPort?: number; work: string; accel: 'kvm' | 'tcg' },
 ): Promise<{ boot: BootSpec; summary: string }> {
   const { deps } = io;
   await prepareMmdebstrapHost(io, config.architecture, 'the image');
-  const unshare = await builtPackagesUnshare(io, opts.debs);
+  const where = await builtPackagesWhere(io, opts.debs);
+  const unshare = where === 'unshare';
   // Unshare mode: the namespace's root (a sub-uid) makes mmdebstrap's temp dir, so it works in a 0755 directory.
   const subUidWork = unshare ? makeScratchDir(deps, 'install-unshare', { forSubUids: true }) : undefined;
+  let done: { boot: BootSpec; summary: string };
   try {
-    return await buildImage(io, config, paths, { ...opts, work: subUidWork?.path ?? opts.work, unshare });
+    const debs = where === 'first-boot' ? [] : opts.debs;
+    done = await buildImage(io, config, paths, { ...opts, debs, work: subUidWork?.path ?? opts.work, unshare });
   } finally {
     subUidWork?.release();
   }
+  if (where !== 'first-boot') return done;
+  const seconds = await installBuiltInFirstBoot(io, config, paths, {
+    debs: opts.debs,
+    boot: done.boot,
+    accel: opts.accel,
+    work: opts.work,
+  });
+  io.progress(`the built packages were installed from a first boot of the image in ${seconds}s`);
+  return { ...done, summary: `${done.summary}, built packages installed from a first boot (${seconds}s)` };
 }
 
 async function buildImage(

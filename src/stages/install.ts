@@ -31,7 +31,11 @@ const RUN: Record<Installer, (ctx: StageContext, opts: InstallOptions) => Promis
   'grml-debootstrap': (ctx, opts) => installWithBuilder(ctx, ctx.config, ctx.paths, { ...opts, accel: ctx.results.accel }),
   command: (ctx, opts) => installWithBuilder(ctx, ctx.config, ctx.paths, { ...opts, accel: ctx.results.accel }),
   mmdebstrap: (ctx, opts) =>
-    installWithMmdebstrap(ctx, ctx.config, ctx.paths, { ...opts, debs: ctx.config.installBuiltPackages ? opts.debs : [] }),
+    installWithMmdebstrap(ctx, ctx.config, ctx.paths, {
+      ...opts,
+      debs: ctx.config.installBuiltPackages ? opts.debs : [],
+      accel: ctx.results.accel?.accel ?? 'tcg',
+    }),
 };
 
 function mirrorTrouble(proxy: AptProxy, mirror: string): string | undefined {
