@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AptProxy, cachePath, isInternalAddress } from '../src/host/apt-proxy.js';
+import { AptProxy, cachePath, isArchivePath, isInternalAddress } from '../src/host/apt-proxy.js';
 
 /* The proxy between the installers (and guests, through 10.0.2.2) and the mirror: a real HTTP server plays the mirror. */
 const root = mkdtempSync(join(tmpdir(), 'dvc-apt-proxy-test-'));
@@ -139,6 +139,46 @@ describe('the apt proxy is no open relay for the guest', () => {
       expect(served).toBe(before);
     } finally {
       await strict.stop();
+    }
+  });
+
+  it('relays only what apt fetches from an archive: downloads of dists/ and pool/ paths', async () => {
+    for (const p of [
+      '/debian/dists/trixie/InRelease',
+      '/debian-security/pool/updates/main/o/openssl/x.deb',
+      '/archive/debian/20261101T000000Z/dists/sid/Release',
+      '/dists/x/by-hash/SHA256/ab',
+    ])
+      expect(isArchivePath(p), p).toBe(true);
+    for (const p of ['/', '/latest/meta-data/', '/debian/', '/debian/README', '/distsx/a', '/pool', '/debian/pool/', '/x/dists/'])
+      expect(isArchivePath(p), p).toBe(false);
+    const via = (path: string, method = 'GET'): Promise<{ status: number; body: string }> =>
+      through(port, `http://127.0.0.1:${mirrorPort}${path}`, method);
+    const before = served;
+    const page = await via('/index.html');
+    expect(page.status).toBe(403);
+    expect(page.body).toMatch(/\/index\.html is no Debian archive path/);
+    expect((await via('/debian/dists/trixie/InRelease', 'POST')).status).toBe(403);
+    expect((await via('/debian/pool/main/h/hello/hello_2.10-3_amd64.deb', 'DELETE')).body).toMatch(/DELETE is not a download/);
+    expect(served).toBe(before);
+    expect((await via('/debian/dists/trixie/InRelease', 'HEAD')).status).toBe(200);
+    expect(served).toBe(before + 1);
+  });
+
+  it('tunnels (CONNECT) to the configured mirror only', async () => {
+    // The test mirror is the configured one: its tunnel opens. Any other host, public or not, gets none.
+    expect((await through(port, `127.0.0.1:${mirrorPort}`, 'CONNECT')).status).toBe(200);
+    const refused = await through(port, 'deb.example.invalid:443', 'CONNECT');
+    expect(refused.status).toBe(403);
+    expect(proxy.stats.errors.at(-1)).toMatch(/deb\.example\.invalid:443: refused, only the configured mirror is tunnelled/);
+    // Without a configured mirror (the installers' defaults are http://): no tunnel at all.
+    const none = AptProxy.forMirror(join(root, 'cache-none'), '');
+    const p = await none.start();
+    try {
+      expect((await through(p, 'deb.example.invalid:443', 'CONNECT')).status).toBe(403);
+      expect(none.stats.errors.at(-1)).toMatch(/only the configured mirror is tunnelled \(none is\)/);
+    } finally {
+      await none.stop();
     }
   });
 

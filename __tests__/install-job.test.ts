@@ -92,6 +92,8 @@ function grmlJobRun(
   chrootScripts: Record<string, string>;
   extras: string[];
   aptCalls: string[];
+  /** http_proxy|https_proxy as grml-debootstrap saw them. */
+  proxies: string;
 } {
   const root = mkdtempSync(join(tmpdir(), 'dvc-job-run-'));
   try {
@@ -120,7 +122,7 @@ function grmlJobRun(
     writeFileSync(join(bin, 'dpkg-query'), '#!/bin/sh\necho 0.130\n', { mode: 0o755 });
     writeFileSync(
       join(bin, 'grml-debootstrap'),
-      `#!/bin/sh\nprintf '%s\\0' "$@" > ${root}/args\nprintf '%s' "\${EXTRAPACKAGES-unset}" > ${root}/extrapackages\n`,
+      `#!/bin/sh\nprintf '%s\\0' "$@" > ${root}/args\nprintf '%s' "\${EXTRAPACKAGES-unset}" > ${root}/extrapackages\nprintf '%s|%s' "\${http_proxy-unset}" "\${https_proxy-unset}" > ${root}/proxies\n`,
       { mode: 0o755 },
     );
     const r = spawnSync('bash', ['-c', script], {
@@ -147,6 +149,7 @@ function grmlJobRun(
       confDir,
       chrootScripts,
       extras: existsSync(extrasDir) ? readdirSync(extrasDir).sort() : [],
+      proxies: readFileSync(join(root, 'proxies'), 'utf8'),
       aptCalls: existsSync(join(root, 'apt-calls'))
         ? readFileSync(join(root, 'apt-calls'), 'utf8').split('\n').filter(Boolean)
         : [],
@@ -201,6 +204,11 @@ describe('the grml-debootstrap command line (job.sh run with stand-ins)', () => 
     expect(plain.args).not.toContain('--chroot-scripts');
     expect(plain.extrapackages).toBe('unset');
     expect(plain.extras).toEqual([]);
+  });
+
+  it('sends https through the apt proxy only for an https mirror, the one host the proxy tunnels to', () => {
+    expect(grmlJobRun({ mirror: 'http://mirror.example/debian' }).proxies).toBe('http://10.0.2.2:3142/|unset');
+    expect(grmlJobRun({ mirror: 'https://mirror.example/debian' }).proxies).toBe('http://10.0.2.2:3142/|http://10.0.2.2:3142/');
   });
 
   it('installs the grml-debootstrap this run built even when the builder has a newer one (unstable did)', () => {

@@ -4,7 +4,11 @@ set -uo pipefail
 # shellcheck source=/dev/null
 . /job/params
 export DEBIAN_FRONTEND=noninteractive
-[ -n "$PROXY" ] && export http_proxy="$PROXY" https_proxy="$PROXY"
+if [ -n "$PROXY" ]; then
+  export http_proxy="$PROXY"
+  # The proxy tunnels to the configured mirror only: other https downloads (an install-command's) go direct.
+  case "$MIRROR" in https://*) export https_proxy="$PROXY" ;; esac
+fi
 VALIDITY=""
 if [ "$CHECK_VALID_UNTIL" = 0 ]; then
   # A snapshot mirror: the builder's apt and the target's (through mmdebstrap) accept expired Release files.

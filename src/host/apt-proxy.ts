@@ -56,6 +56,15 @@ export function isInternalAddress(address: string): boolean {
   return a === '::1' || a === '::' || /^(fe[89ab][0-9a-f]|f[cd][0-9a-f]{2}|ff[0-9a-f]{2}):/.test(a);
 }
 
+/**
+ * What apt, debootstrap and mmdebstrap fetch from a Debian archive: a path with a `dists/` or `pool/` segment
+ * (`/debian/dists/trixie/InRelease`, `/debian-security/pool/…`, a snapshot's `/archive/debian/<date>/dists/…`).
+ * The proxy relays nothing else, whatever the host: it is an archive proxy, not a web relay for the guest.
+ */
+export function isArchivePath(pathname: string): boolean {
+  return /(^|\/)(dists|pool)\/[^/]/.test(pathname);
+}
+
 /** Ports the proxy relays to: HTTP's and HTTPS's, and the mirror's own when its URL names one. */
 export const RELAYED_PORTS: readonly number[] = [80, 443];
 
@@ -188,7 +197,10 @@ export class AptProxy {
         .end('debian-vm-ci apt proxy: send absolute http:// URLs (use it as an HTTP proxy)\n');
       return;
     }
-    const refused = this.refusal(url.hostname, Number(url.port) || 80);
+    const refused =
+      this.refusal(url.hostname, Number(url.port) || 80) ??
+      (req.method !== 'GET' && req.method !== 'HEAD' ? `${String(req.method).slice(0, 20)} is not a download` : undefined) ??
+      (isArchivePath(url.pathname) ? undefined : `${url.pathname.slice(0, 100)} is no Debian archive path (dists/…, pool/…)`);
     if (refused) {
       this.noteError(`${url.origin}: refused, ${refused}`);
       res.writeHead(403, { 'content-type': 'text/plain' }).end(`debian-vm-ci apt proxy: ${refused}: not proxied\n`);
@@ -253,9 +265,12 @@ export class AptProxy {
     const cut = target.lastIndexOf(':');
     const host = bareHost(cut > 0 ? target.slice(0, cut) : target);
     const port = cut > 0 ? target.slice(cut + 1) : '';
-    const refused = this.refusal(host, Number(port) || 443);
+    // A tunnel hides what goes through it: only to the configured mirror (an https:// one), nowhere else.
+    const refused =
+      this.refusal(host, Number(port) || 443) ??
+      (host === this.mirrorHost ? undefined : `only the configured mirror is tunnelled (${this.mirrorHost ?? 'none is'})`);
     if (refused) {
-      this.noteError(`${target}: refused, ${refused}`);
+      this.noteError(`${target.slice(0, 200)}: refused, ${refused}`);
       client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       return;
     }
