@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_GUEST_FILE } from '../../src/vm/guest-file.js';
 import { MAX_SESSION_CONSOLE } from '../../src/vm/console.js';
-import { CliRun, stage } from '../support/cli-run.js';
+import { CliRun, ROOT, stage } from '../support/cli-run.js';
 import { filesContaining, newScratchDirs, processesMentioning, scratchDirs } from '../support/leftovers.js';
 
 /*
@@ -35,23 +35,53 @@ afterAll(() => {
 const figures: string[] = [];
 afterAll(() => console.log(`hostile guest figures:\n${figures.join('\n')}`));
 
+/*
+ * The example with a hostile maintainer script: its postinst runs while the run's apt proxy serves the guest (the
+ * first boot that installs the built packages: the suite runs as root), finds the proxy in apt's configuration and
+ * sends it a malformed request, requests for the runner's own addresses and the cloud's metadata service, for a
+ * path that is no archive's, a POST and tunnels. It prints the status line of each answer and exits 0.
+ */
+const HOSTILE_POSTINST = `#!/bin/bash
+set -u
+port=$(sed -n 's|.*http://10\\.0\\.2\\.2:\\([0-9]*\\)/.*|\\1|p' /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy 2>/dev/null)
+ask() {
+  exec 3<>"/dev/tcp/10.0.2.2/\${port:-1}" || { echo "hostile: $1 -> no connection"; return 0; }
+  printf '%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$1" >&3
+  IFS= read -r -t 90 line <&3 || line="no answer"
+  echo "hostile: $1 -> \${line%$'\r'}"
+  exec 3<&-
+}
+ask "GET http://deb.example.invalid/debian/pool/main/x/%zz.deb"
+ask "GET http://127.0.0.1:\${port:-1}/debian/dists/x/Release"
+ask "GET http://169.254.169.254/latest/meta-data/"
+ask "GET http://deb.example.invalid/index.html"
+ask "POST http://deb.example.invalid/debian/dists/x/Release"
+ask "CONNECT 169.254.169.254:80"
+ask "CONNECT deb.example.invalid:443"
+exit 0
+`;
+const hostileProject = join(work, 'hostile-hello');
+beforeAll(() => {
+  cpSync(join(ROOT, 'examples/hello'), hostileProject, { recursive: true });
+  writeFileSync(join(hostileProject, 'debian/postinst'), HOSTILE_POSTINST, { mode: 0o755 });
+});
+
 let n = 0;
-function start(gossfileText: string): { run: CliRun; before: string[] } {
+function start(gossfileText: string, project: 'example' | 'hostile package' = 'example'): { run: CliRun; before: string[] } {
   n += 1;
   const gossfile = join(work, `hostile-${n}.yaml`);
   writeFileSync(gossfile, gossfileText);
   const before = scratchDirs();
   const run = new CliRun(join(work, `out-${n}`), [
     '--working-directory',
-    'examples/hello',
+    project === 'example' ? 'examples/hello' : hostileProject,
     '--installer',
     'mmdebstrap',
     '--install-profile',
     'fast',
     '--lint',
     'false',
-    '--build-package',
-    'false',
+    ...(project === 'example' ? ['--build-package', 'false'] : ['--install-built-packages', 'true']),
     '--upload-image',
     'never',
     '--gossfile',
@@ -75,9 +105,10 @@ function checked(run: CliRun, before: string[]): void {
 }
 
 describe('a hostile guest', () => {
-  it('plants links to host files, a FIFO and a 64 GiB sparse file in the share: none followed, the run says so', async () => {
+  it('plants links to host files, a FIFO and a 64 GiB sparse file in the share, and attacks the apt proxy from a maintainer script: none followed, the proxy refuses and survives, the run says so', async () => {
     // A fdisk in root's PATH that the diagnostics batch runs after it wrote the first files: it replaces them.
-    const { run, before } = start(`command:
+    const { run, before } = start(
+      `command:
   plant share traps for the diagnostics:
     exec: |
       cat > /usr/local/sbin/fdisk <<'EOF'
@@ -91,11 +122,29 @@ describe('a hostile guest', () => {
       EOF
       chmod 755 /usr/local/sbin/fdisk
     exit-status: 0
-`);
+`,
+      'hostile package',
+    );
     const code = await run.done;
     const result = run.result();
     expect(code, run.out.slice(-3000)).toBe(1);
     expect(result.failureKind).toBe('test');
+    // The proxy answered every hostile request and kept serving: apt installed the package after them.
+    expect(stage(result, 'install')?.status).toBe('passed');
+    const answers = [...readFileSync(join(run.outputDir, 'logs/install.log'), 'utf8').matchAll(/^.*hostile: (.*)$/gm)].map(
+      (m) => m[1],
+    );
+    figures.push(`apt proxy attack:\n  ${answers.join('\n  ')}`);
+    expect(answers).toEqual([
+      expect.stringMatching(/^GET http:\/\/deb\.example\.invalid\/debian\/pool\/main\/x\/%zz\.deb -> HTTP\/1\.1 502 /),
+      expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/debian\/dists\/x\/Release -> HTTP\/1\.1 403 /),
+      expect.stringMatching(/^GET http:\/\/169\.254\.169\.254\/latest\/meta-data\/ -> HTTP\/1\.1 403 /),
+      expect.stringMatching(/^GET http:\/\/deb\.example\.invalid\/index\.html -> HTTP\/1\.1 403 /),
+      expect.stringMatching(/^POST .* -> HTTP\/1\.1 403 /),
+      'CONNECT 169.254.169.254:80 -> HTTP/1.1 403 Forbidden',
+      'CONNECT deb.example.invalid:443 -> HTTP/1.1 403 Forbidden',
+    ]);
+    expect(run.out).toMatch(/install: installed as root of the VM/);
     // QEMU's 9p server refuses to make a FIFO (mknod) for the guest, as it did here (ENXIO): then there is none to refuse.
     const fifoRefusedByShare = readFileSync(join(run.outputDir, 'diagnostics/fdisk.txt'), 'utf8').includes(
       'mkfifo: refused by the share',
