@@ -22,6 +22,9 @@ export const BUILDER_PACKAGES = [
   'dosfstools',
   'e2fsprogs',
   'mmdebstrap',
+  // mmdebstrap's mmtarfilter (dpkg path filters at extraction: install-profile fast) is Python; mmdebstrap 1.6
+  // (unstable) only recommends python3, and the fast profile failed there with "tarfilter failed: 32512".
+  'python3',
   'debootstrap',
   'qemu-utils',
 ] as const;
