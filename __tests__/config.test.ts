@@ -130,6 +130,12 @@ describe('parseConfig', () => {
     ['mirror', 'ftp://mirror.example/debian', /http:\/\/ or https:\/\//],
     ['mirror', 'http://mirror.example/debian;id', /http:\/\/ or https:\/\//],
     ['mirror', '-o Acquire::x=y', /http:\/\/ or https:\/\//],
+    // A password in the URL would land in result.json and every log line that names the mirror.
+    [
+      'mirror',
+      'http://user:s3cret@mirror.example/debian',
+      /^Invalid input 'mirror': "http:\/\/\*\*\*:\*\*\*@mirror\.example\/debian"\. Allowed: a mirror URL without a user name or password/,
+    ],
     ['package-version-suffix', '1.0; id', /version suffix/],
     ['installer-args', '--packages x; rm -rf /', /no shell operators/],
     ['installer-args', '--x $(id)', /no shell operators/],

@@ -185,14 +185,13 @@ export function mirrorUrl(input: string, value: string): string {
   } catch {
     url = undefined;
   }
-  if (
-    !url ||
-    !['http:', 'https:'].includes(url.protocol) ||
-    !url.hostname ||
-    url.username ||
-    SHELL_META.test(v) ||
-    /\s/.test(v)
-  ) {
+  if (url && (url.username || url.password)) {
+    // Credentials in the URL would land in result.json and every line that names the mirror: not in this error either.
+    url.username = url.username && '***';
+    url.password = url.password && '***';
+    throw new InputError(input, url.href, 'a mirror URL without a user name or password in it');
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || !url.hostname || SHELL_META.test(v) || /\s/.test(v)) {
     throw new InputError(input, value, 'an http:// or https:// URL of a Debian mirror, such as http://mirror.example/debian');
   }
   return v.replace(/\/+$/, '');
