@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT as root } from '../support/cli-run.js';
-import { runPipeline } from '../support/pipeline-run.js';
+import { PIPELINE_PASSWORD, runPipeline } from '../support/pipeline-run.js';
 
 // grml-debootstrap --vmfile end to end: the builder VM (QEMU/TCG here) installs, the test VM boots the image
 // from its own GRUB, goss validates it. The longest test of the suite: it runs in its own lane (vitest.config.ts).
@@ -63,5 +64,12 @@ describe('grml-debootstrap end to end', () => {
     expect(readFileSync(join(dir, 'logs/install.log'), 'utf8')).toMatch(
       /I: installing the packages built by this run: hello-dvc_1\.0\.0_all\.deb/,
     );
+    // The image holds the password's hash only: grml-debootstrap's own copy of it in the target
+    // (/etc/debootstrap/variables, deleted) was still in the free blocks before they were discarded.
+    const image = join(dir, 'image/qemu.img');
+    expect(statSync(image).size).toBeGreaterThan(0);
+    const found = spawnSync('grep', ['-c', '-a', '-F', PIPELINE_PASSWORD, image], { encoding: 'utf8', timeout: 300_000 });
+    expect(found.stdout.trim(), 'the plaintext password is in image/qemu.img').toBe('0');
+    expect(readFileSync(join(dir, 'logs/install.log'), 'utf8')).toMatch(/: [\d.]+ \S+ \(\d+ bytes\) trimmed/);
   });
 });

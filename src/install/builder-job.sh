@@ -74,6 +74,16 @@ rm -f "$MNTPOINT/etc/dpkg/dpkg.cfg.d/99mmdebstrap" "$MNTPOINT/etc/apt/apt.conf.d
 if [ "$CHECK_VALID_UNTIL" = 0 ]; then
   echo 'Acquire::Check-Valid-Until "false";' > "$MNTPOINT/etc/apt/apt.conf.d/90debian-vm-ci-valid-until"
 fi
+# The password grml-debootstrap wrote into the target (/etc/debootstrap/variables, deleted at the end of its chroot
+# stage) is still in the file system's free blocks: discard them, so that the image holds only the password's hash.
+sync
+if ! fstrim -v "$MNTPOINT"; then
+  echo "I: fstrim failed: zeroing the target's free space instead"
+  dd if=/dev/zero of="$MNTPOINT/.debian-vm-ci-zero" bs=4M status=none 2>/dev/null
+  sync
+  rm -f "$MNTPOINT/.debian-vm-ci-zero"
+  sync
+fi
 EOS
     chmod 0755 /etc/debootstrap/post-scripts/zz-debian-vm-ci
     export CHECK_VALID_UNTIL
