@@ -108,6 +108,20 @@ describe('the pipeline end to end', () => {
     expect(out).not.toMatch(/in a User-Mode Linux builder/);
   });
 
+  it('stops a builder whose kernel panicked at once, with the panic as the error, not after install-timeout', () => {
+    // sysrq c: the builder's kernel panics, as it did under QEMU/TCG on its own ("Fatal exception in interrupt").
+    const argv = umlCommandRun('echo c > /proc/sysrq-trigger; sleep 3600');
+    argv[argv.indexOf('--builder-backend') + 1] = umlRunsHere() ? 'uml' : 'qemu';
+    const { status, result, out } = runCli([...argv, '--install-timeout', '1800'], 20);
+    expect(status, out.slice(-3000)).toBe(3);
+    const install = (result.stages as Stage[])[3];
+    expect(install.name).toBe('install');
+    expect(install.error).toMatch(
+      /builder's kernel panicked, so it was stopped: ".*Kernel panic - not syncing: sysrq triggered crash/,
+    );
+    expect(install.error).not.toMatch(/install-timeout/);
+  });
+
   it.runIf(umlRunsHere())(
     'runs an install-command in a User-Mode Linux builder: device-mapper, the apt proxy, the job dir and the export disk work there',
     () => {

@@ -26,6 +26,8 @@ function fastScratchDir(fallback: string): string {
   return fallback;
 }
 
+/** The builder's kernel gave up: "Kernel panic - not syncing: Fatal exception in interrupt" (seen under QEMU/TCG). */
+export const BUILDER_PANIC = /Kernel panic - not syncing/;
 export interface BuilderJob {
   /** Host directory mounted at /job in the builder: job.sh and its inputs; results are written back there. */
   jobDir: string;
@@ -138,13 +140,24 @@ export async function runBuilderJob(
     }
     let lastLine = '';
     let lastProgress = performance.now();
+    const recent: string[] = [];
+    let panic: string | undefined;
     const proc = deps.exec.start(`${backend} builder`, argv, {
       log: io.log,
       env: { ...deps.env, TMPDIR: runDir },
       onLine: (line) => {
         // Terminal control sequences the guest's getty and systemd write (CSI, OSC) are not text.
         const l = cleanConsoleLine(line).trim();
-        if (l) lastLine = l;
+        if (l) {
+          lastLine = l;
+          recent.push(l.slice(0, 300));
+          if (recent.length > 30) recent.shift();
+        }
+        // A panicked kernel never ends the job: stop the builder at once instead of waiting for install-timeout.
+        if (!panic && BUILDER_PANIC.test(l)) {
+          panic = l.slice(0, 200);
+          void proc.stop(5);
+        }
         if (/^\[builder |^I: |^\* |^Executing stage |grml-debootstrap|Installation finished|^E: /.test(l)) {
           progress(l.slice(0, 160));
           lastProgress = performance.now();
@@ -169,6 +182,14 @@ export async function runBuilderJob(
     clearTimeout(timer);
     clearInterval(heartbeat);
     io.signal.removeEventListener('abort', onAbort);
+    if (panic) {
+      throw new StageError(
+        'install',
+        `the ${BACKEND_LABEL[backend]} builder's kernel panicked, so it was stopped: "${panic}"`,
+        'infrastructure',
+        recent,
+      );
+    }
     if (timedOut) throw new StageError('install', `the builder did not finish within install-timeout (${job.timeoutSeconds}s)`);
     if (io.signal.aborted) throw new StageError('install', 'cancelled');
     // Written by the builder (untrusted: the project's installer ran there as root): a regular file with a number.
