@@ -12,10 +12,9 @@ const work = mkdtempSync(join(tmpdir(), 'dvc-grml-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('grml-debootstrap end to end', () => {
-  // install-profile: fast here. The default profile (grml-debootstrap's own list, kernel with headers and gcc,
-  // postfix, lvm2, mdadm, ...) reached only its kernel stage after 17 minutes of a CI run under TCG and did not
-  // finish within 60 on a busy machine: with it the suite would come close to CI's 90 minutes. Its command line is
-  // tested with the real job.sh in __tests__/install-job.test.ts; the GitHub workflow (KVM) runs it end to end.
+  // The defaults (install-profile: default): grml-debootstrap's own package list, kernel and variant, as a user gets
+  // them. Under TCG here that is 1231-1475 s for the install stage (docs/grml-debootstrap.md), about a fifth more
+  // than install-profile fast, and it makes this lane the suite's longest.
   it('installs with grml-debootstrap --vmfile in the builder VM (QEMU/TCG here) with the package built by the run, boots the image from its own GRUB and validates it', () => {
     const { status, result, out, dir } = runPipeline(
       work,
@@ -28,17 +27,15 @@ describe('grml-debootstrap end to end', () => {
         'true',
         '--gossfile',
         join(root, '__tests__/fixtures/pipeline/grml-goss.yaml'),
-        '--install-profile',
-        'fast',
         // dpkg -l of the installed system, read below, comes from the diagnostics.
         '--diagnostics',
         'always',
         '--upload-image',
         'never',
       ],
-      // 21 min on the 2-core development machine, over 30 on a CI machine of the same kind (its install alone:
-      // 29 min): every process start costs 30-40 ms under TCG and the installer starts many thousands.
-      50,
+      // fast took 21 min on the 2-core development machine and over 30 on a CI machine of the same kind (its install
+      // alone: 29 min): every process start costs 30-40 ms under TCG and the installer starts many thousands.
+      55,
     );
     expect(status, out.slice(-4000)).toBe(0);
     expect(result.status).toBe('passed');
@@ -49,13 +46,13 @@ describe('grml-debootstrap end to end', () => {
     expect(serial).toMatch(/\/dev\/vda1: clean/);
     expect(serial).toMatch(/login: /);
     expect((result.goss as { failures: number }).failures).toBe(0);
-    expect(out).toMatch(/install-profile: fast/);
+    expect(out).toMatch(/install-profile: default/);
     // Everything the package list the job handed grml-debootstrap names is installed.
     const listed = readFileSync(join(dir, 'logs/installer-packages.txt'), 'utf8')
       .split('\n')
       .map((l) => l.replace(/#.*/, '').trim())
       .filter(Boolean);
-    expect(listed.length).toBeGreaterThanOrEqual(10); // the lean list: a kernel, systemd, udev, networking, login
+    expect(listed.length).toBeGreaterThanOrEqual(10); // grml-debootstrap's own /etc/debootstrap/packages
     const dpkg = readFileSync(join(dir, 'diagnostics/dpkg-l.txt'), 'utf8');
     const installed = new Set([...dpkg.matchAll(/^ii {2}(\S+?)(?::\S+)? /gm)].map((m) => m[1]));
     expect(listed.filter((p) => !installed.has(p))).toEqual([]);
