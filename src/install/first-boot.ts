@@ -62,7 +62,7 @@ export async function installBuiltInFirstBoot(
       io,
       'install',
       config,
-      { summary: '', vm: booted.vm, bootSeconds: booted.seconds, shareDir, milestones: booted.milestones },
+      { vm: booted.vm, shareDir },
       {
         script: { name: 'built-packages.sh', text: BUILT_PACKAGES_IN_GUEST },
         inputs: { 'built-input.tar': tarball },

@@ -53,7 +53,8 @@ export async function runGuestJob(
   io: StageIo,
   stage: StageName,
   config: Config,
-  booted: BootResult | undefined,
+  /** The running test VM and its share: the boot stage's result, or a VM of the caller's own. */
+  booted: Pick<BootResult, 'vm' | 'shareDir'> | undefined,
   job: {
     /** The script's name in the share and its text. */
     script: { name: string; text: string };
