@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AptProxy, cachePath, isArchivePath, isInternalAddress } from '../src/host/apt-proxy.js';
+import { GUESTFWD_BRIDGE } from '../src/vm/guest-network.js';
 
-/* The proxy between the installers (and guests, through 10.0.2.2) and the mirror: a real HTTP server plays the mirror. */
+/* The proxy between the installers (and guests, through their unix socket) and the mirror: a real HTTP server plays the mirror. */
 const root = mkdtempSync(join(tmpdir(), 'dvc-apt-proxy-test-'));
 let mirror: Server;
 let mirrorPort = 0;
@@ -200,5 +202,53 @@ describe('the apt proxy is no open relay for the guest', () => {
     } finally {
       await open.stop();
     }
+  });
+});
+
+/** The bridge QEMU runs per guest connection, as QEMU would (the connection on stdin and stdout). */
+function bridge(socket: string): ChildProcessWithoutNullStreams {
+  const file = join(root, 'guestfwd-bridge.mjs');
+  writeFileSync(file, GUESTFWD_BRIDGE);
+  return spawn(process.execPath, [file, socket]);
+}
+
+function answer(child: ChildProcessWithoutNullStreams): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('close', (code) => resolve({ out, code }));
+  });
+}
+
+describe("the apt proxy on a VM's unix socket, through the guestfwd bridge", () => {
+  it('serves a guest connection joined to its socket, ends when the proxy does, and removes the socket on stop', async () => {
+    const own = AptProxy.forMirror(join(root, 'cache'), `http://127.0.0.1:${mirrorPort}/debian`);
+    await own.start();
+    const socket = join(root, 'apt-proxy.sock');
+    await own.serveSocket(socket);
+    const child = bridge(socket);
+    const done = answer(child);
+    child.stdin.write(
+      `GET http://127.0.0.1:${mirrorPort}/debian/dists/trixie/Release HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
+    const { out, code } = await done;
+    expect(out).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(out).toMatch(/mirror says \/debian\/dists\/trixie\/Release$/);
+    expect(code).toBe(0);
+    // The same rules as on the loopback port: no relay to other paths.
+    const refused = bridge(socket);
+    const denied = answer(refused);
+    refused.stdin.end(`GET http://127.0.0.1:${mirrorPort}/index.html HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect((await denied).out).toMatch(/^HTTP\/1\.1 403 /);
+    await own.stop();
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('closes the guest connection at once when no proxy serves the socket (between guest jobs)', async () => {
+    const started = performance.now();
+    const { out, code } = await answer(bridge(join(root, 'nobody-listens.sock')));
+    expect(out).toBe('');
+    expect(code).toBe(0);
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 });

@@ -125,7 +125,8 @@ describe('builder backend choice (like debos fakemachine)', () => {
 
 describe('QEMU builder command line', () => {
   const image = { disk: '/c/b.img', kernel: '/c/b.vmlinuz', initrd: '/c/b.initrd' };
-  const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', exportFile: '/w/job/export.img', jobDir: '/w/job' };
+  const network = { restricted: true, proxySocket: '/s/apt-proxy.sock', bridge: '/s/guestfwd-bridge.mjs' };
+  const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', exportFile: '/w/job/export.img', jobDir: '/w/job', network };
 
   it('boots the builder image with its own kernel, job dir over 9p, console on stdout, throwaway disks', () => {
     const argv = qemuBuilderArgv('amd64', 'tcg', image, files);
@@ -139,6 +140,10 @@ describe('QEMU builder command line', () => {
     expect(joined).toContain('-drive file=/w/job/export.img,if=virtio,format=raw,cache=unsafe -netdev');
     expect(joined).toContain('-virtfs local,path=/w/job,mount_tag=dvcjob,security_model=none,id=dvcjob');
     expect(joined).toContain('-chardev stdio,id=con0,signal=off -serial chardev:con0');
+    // Walled: the guest reaches the apt proxy's socket only.
+    expect(argv[argv.indexOf('-netdev') + 1]).toBe(
+      `user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:3142-cmd:${process.execPath} /s/guestfwd-bridge.mjs /s/apt-proxy.sock`,
+    );
     expect(argv[argv.indexOf('-append') + 1]).toMatch(/^root=\/dev\/vda rw console=ttyS0,115200 net\.ifnames=0 dvc\.job=/);
     expect(argv.at(-1)).toBe('-no-reboot');
     // The builder image itself is never written: only its overlay.

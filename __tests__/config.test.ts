@@ -65,6 +65,8 @@ describe('parseConfig', () => {
     expect(c.imageSizeBytes).toBe(3 * 1024 ** 3);
     expect(c.vmCpus).toBe(2);
     expect(c.vmMemoryMiB).toBe(1024);
+    // Walled to the apt proxy unless asked: the guest is untrusted.
+    expect(c.vmNetwork).toBe('restricted');
     expect(c.password).toBe('generated-password');
     expect(c.passwordGenerated).toBe(true);
     expect(c.gossfile).toBe(join(project, 'goss.yaml'));
@@ -117,6 +119,7 @@ describe('parseConfig', () => {
     ['isolation', 'docker', /one of auto, vm, chroot/],
     ['builder-backend', 'docker', /one of auto, kvm, uml, qemu/],
     ['firmware', 'coreboot', /one of bios, uefi/],
+    ['vm-network', 'closed', /one of restricted, open/],
     ['architecture', 'i386', /one of amd64, arm64/],
     ['lint', 'yes', /true or false/],
     ['lint-severity', 'fatal', /one of error, warning, info, style/],

@@ -7,6 +7,7 @@ import {
   UEFI_FIRMWARE_CANDIDATES,
   type QemuVmSpec,
 } from '../src/vm/qemu.js';
+import { userNetdev } from '../src/vm/guest-network.js';
 
 const base: QemuVmSpec = {
   arch: 'amd64',
@@ -20,6 +21,7 @@ const base: QemuVmSpec = {
   serialLog: '/out/serial.log',
   monitorSocket: '/tmp/dvc-vm-x/monitor.sock',
   pidFile: '/tmp/dvc-vm-x/qemu.pid',
+  network: { restricted: true, proxySocket: '/tmp/dvc-vm-x/apt-proxy.sock', bridge: '/tmp/dvc-vm-x/guestfwd-bridge.mjs' },
 };
 
 /** The value after each occurrence of `flag`. */
@@ -170,5 +172,25 @@ describe('qemuArgv', () => {
     expect(argv.join(' ')).not.toMatch(/\bpty\b|\bstdio\b|-nographic/);
     // Networking without a PXE ROM: the firmware goes straight to the disk.
     expect(values(argv, '-device')).toContain('virtio-net-pci,netdev=net0,romfile=');
+  });
+
+  it('the network is walled to the apt proxy: restrict=on, one guestfwd to the proxy socket through the bridge', () => {
+    expect(value(qemuArgv(base), '-netdev')).toBe(
+      `user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:3142-cmd:${process.execPath} /tmp/dvc-vm-x/guestfwd-bridge.mjs /tmp/dvc-vm-x/apt-proxy.sock`,
+    );
+  });
+
+  it('vm-network open: the user-mode network without restrict, the proxy forwarded all the same', () => {
+    const argv = qemuArgv({ ...base, network: { ...base.network, restricted: false } });
+    expect(value(argv, '-netdev')).toMatch(/^user,id=net0,guestfwd=tcp:10\.0\.2\.100:3142-cmd:/);
+  });
+});
+
+describe('userNetdev', () => {
+  it("quotes each word of the bridge command for libslirp's argv split and doubles commas for QEMU's parser", () => {
+    const net = { restricted: true, proxySocket: '/t/a,b c/apt-proxy.sock', bridge: "/t/it's/guestfwd-bridge.mjs" };
+    expect(userNetdev('n', net, '/usr/bin/node')).toBe(
+      `user,id=n,restrict=on,guestfwd=tcp:10.0.2.100:3142-cmd:/usr/bin/node '/t/it'\\''s/guestfwd-bridge.mjs' '/t/a,,b c/apt-proxy.sock'`,
+    );
   });
 });

@@ -27,6 +27,7 @@ import { HostExec } from '../src/host/exec.js';
 import { ConsoleReporter } from '../src/host/reporter.js';
 import { directBootAppend, mmdebstrapArgv, writeInstallFiles } from '../src/install/mmdebstrap.js';
 import { ResourceTracker } from '../src/state.js';
+import { guestNetwork } from '../src/vm/guest-network.js';
 import { qemuArgv } from '../src/vm/qemu.js';
 import { LOGIN_PROMPT, PASSWORD_OR_LOGIN_PROMPT, SHARE_TAG, SHELL_PROMPT_OR_REFUSAL } from '../src/vm/session.js';
 import { log, now, redact, round, run, sleep, tail } from './util.js';
@@ -193,6 +194,8 @@ export async function runPlain(
       direct: { kernel: join(bootDir, 'boot', kernel), initrd: join(bootDir, 'boot', initrd), append: directBootAppend(config) },
       serialSocket,
       serialLog,
+      // No proxy serves it: the baseline's guest needs no network.
+      network: guestNetwork(vm, true),
       monitorSocket: join(vm, 'monitor.sock'),
       pidFile: join(vm, 'qemu.pid'),
       share: { path: share, tag: SHARE_TAG },

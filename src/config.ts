@@ -84,6 +84,8 @@ export interface Config {
   readonly firmware: Firmware;
   readonly vmMemoryMiB: number;
   readonly vmCpus: number;
+  /** restricted: the test VM reaches the run's apt proxy only; open: QEMU's user-mode network (vm/guest-network.ts). */
+  readonly vmNetwork: 'restricted' | 'open';
   /** Seconds; undefined means the default for the accelerator in use. */
   readonly bootTimeout: number | undefined;
   readonly installTimeout: number;
@@ -210,6 +212,7 @@ export function parseConfig(read: InputReader, ctx: ParseContext): Config {
     firmware: oneOf('firmware', get('firmware').trim(), ['bios', 'uefi'] as const),
     vmMemoryMiB: size('vm-memory', get('vm-memory'), 256 * 1024 ** 2, 256 * 1024 ** 3) / 1024 ** 2,
     vmCpus: cpus === 0 ? Math.max(1, ctx.cpus) : cpus,
+    vmNetwork: oneOf('vm-network', get('vm-network').trim(), ['restricted', 'open'] as const),
     bootTimeout: bootTimeoutRaw ? duration('boot-timeout', bootTimeoutRaw, 10, 4 * 3600) : undefined,
     installTimeout: duration('install-timeout', get('install-timeout'), 60, 6 * 3600),
     validate: validateStage,
@@ -353,6 +356,7 @@ export const INPUT_NAMES = [
   'firmware',
   'vm-memory',
   'vm-cpus',
+  'vm-network',
   'boot-timeout',
   'install-timeout',
   'validate',

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,13 +24,24 @@ const canary = join(canaryDir, 'canary.txt');
 const CANARY_TEXT = `host canary ${Math.random().toString(36).slice(2)}\n`;
 const sha256 = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
 let canarySum = '';
-beforeAll(() => {
+// A service on the runner's loopback, where an open user-mode network lets a guest in at 10.0.2.2: none may connect.
+const loopbackService = createNetServer((s) => {
+  loopbackConnections += 1;
+  s.destroy();
+});
+let loopbackConnections = 0;
+let loopbackPort = 0;
+beforeAll(async () => {
   mkdirSync(canaryDir);
   writeFileSync(canary, CANARY_TEXT);
   canarySum = sha256(canary);
+  await new Promise<void>((r) => loopbackService.listen(0, '127.0.0.1', r));
+  loopbackPort = (loopbackService.address() as AddressInfo).port;
 });
-afterAll(() => {
+afterAll(async () => {
   expect(sha256(canary), 'the canary file changed').toBe(canarySum);
+  await new Promise((r) => loopbackService.close(r));
+  expect(loopbackConnections, "connections from a guest to the runner's loopback").toBe(0);
 });
 
 const figures: string[] = [];
@@ -39,31 +51,39 @@ afterAll(() => console.log(`hostile guest figures:\n${figures.join('\n')}`));
  * The example with a hostile maintainer script: its postinst runs while the run's apt proxy serves the guest (the
  * first boot that installs the built packages: the suite runs as root), finds the proxy in apt's configuration and
  * sends it a malformed request, requests for the runner's own addresses and the cloud's metadata service, for a
- * path that is no archive's, a POST and tunnels. It prints the status line of each answer and exits 0.
+ * path that is no archive's, a POST and tunnels. It prints the status line of each answer. Then it goes around the
+ * proxy: straight to a service on the runner's loopback (10.0.2.2 in an open user-mode network) and to the
+ * metadata service. It exits 0.
  */
-const HOSTILE_POSTINST = `#!/bin/bash
+const hostilePostinst = (): string => `#!/bin/bash
 set -u
-port=$(sed -n 's|.*http://10\\.0\\.2\\.2:\\([0-9]*\\)/.*|\\1|p' /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy 2>/dev/null)
+proxy=$(sed -n 's|.*http://\\([0-9.]*\\):\\([0-9]*\\)/.*|\\1/\\2|p' /etc/apt/apt.conf.d/99zz-debian-vm-ci-proxy 2>/dev/null)
+direct() {
+  if timeout 10 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; then echo "hostile: direct $1:$2 -> connected"
+  else echo "hostile: direct $1:$2 -> no connection"; fi
+}
 ask() {
-  exec 3<>"/dev/tcp/10.0.2.2/\${port:-1}" || { echo "hostile: $1 -> no connection"; return 0; }
+  exec 3<>"/dev/tcp/\${proxy:-10.0.2.2/1}" || { echo "hostile: $1 -> no connection"; return 0; }
   printf '%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$1" >&3
   IFS= read -r -t 90 line <&3 || line="no answer"
   echo "hostile: $1 -> \${line%$'\r'}"
   exec 3<&-
 }
 ask "GET http://deb.example.invalid/debian/pool/main/x/%zz.deb"
-ask "GET http://127.0.0.1:\${port:-1}/debian/dists/x/Release"
+ask "GET http://127.0.0.1/debian/dists/x/Release"
 ask "GET http://169.254.169.254/latest/meta-data/"
 ask "GET http://deb.example.invalid/index.html"
 ask "POST http://deb.example.invalid/debian/dists/x/Release"
 ask "CONNECT 169.254.169.254:80"
 ask "CONNECT deb.example.invalid:443"
+direct 10.0.2.2 ${loopbackPort}
+direct 169.254.169.254 80
 exit 0
 `;
 const hostileProject = join(work, 'hostile-hello');
 beforeAll(() => {
   cpSync(join(ROOT, 'examples/hello'), hostileProject, { recursive: true });
-  writeFileSync(join(hostileProject, 'debian/postinst'), HOSTILE_POSTINST, { mode: 0o755 });
+  writeFileSync(join(hostileProject, 'debian/postinst'), hostilePostinst(), { mode: 0o755 });
 });
 
 let n = 0;
@@ -122,6 +142,11 @@ describe('a hostile guest', () => {
       EOF
       chmod 755 /usr/local/sbin/fdisk
     exit-status: 0
+  the test VM's network is walled too:
+    exec: if timeout 10 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${loopbackPort}'; then echo reached; else echo walled; fi
+    exit-status: 0
+    stdout: [walled]
+    timeout: 30000
 `,
       'hostile package',
     );
@@ -137,12 +162,15 @@ describe('a hostile guest', () => {
     figures.push(`apt proxy attack:\n  ${answers.join('\n  ')}`);
     expect(answers).toEqual([
       expect.stringMatching(/^GET http:\/\/deb\.example\.invalid\/debian\/pool\/main\/x\/%zz\.deb -> HTTP\/1\.1 502 /),
-      expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/debian\/dists\/x\/Release -> HTTP\/1\.1 403 /),
+      expect.stringMatching(/^GET http:\/\/127\.0\.0\.1\/debian\/dists\/x\/Release -> HTTP\/1\.1 403 /),
       expect.stringMatching(/^GET http:\/\/169\.254\.169\.254\/latest\/meta-data\/ -> HTTP\/1\.1 403 /),
       expect.stringMatching(/^GET http:\/\/deb\.example\.invalid\/index\.html -> HTTP\/1\.1 403 /),
       expect.stringMatching(/^POST .* -> HTTP\/1\.1 403 /),
       'CONNECT 169.254.169.254:80 -> HTTP/1.1 403 Forbidden',
       'CONNECT deb.example.invalid:443 -> HTTP/1.1 403 Forbidden',
+      // The walled network: around the proxy, nothing answers.
+      `direct 10.0.2.2:${loopbackPort} -> no connection`,
+      'direct 169.254.169.254:80 -> no connection',
     ]);
     expect(run.out).toMatch(/install: installed as root of the VM/);
     // QEMU's 9p server refuses to make a FIFO (mknod) for the guest, as it did here (ENXIO): then there is none to refuse.
@@ -161,7 +189,8 @@ describe('a hostile guest', () => {
       `something in the guest planted ${planted.length} thing(s) in the share where the host reads the guest's output, none followed or read: ${planted.join(', ')}`,
     );
     // goss's own verdict is kept and reported; the refused files are missing from diagnostics/, the huge one is cut.
-    expect(result.goss).toEqual({ tests: 1, failures: 0, skipped: 0 });
+    // The trap command, and the walled network's command with its exit status and its output.
+    expect(result.goss).toEqual({ tests: 3, failures: 0, skipped: 0 });
     expect(existsSync(join(run.outputDir, 'goss/goss.junit.xml'))).toBe(true);
     const diag = join(run.outputDir, 'diagnostics');
     expect(existsSync(join(diag, 'os-release.txt'))).toBe(false);

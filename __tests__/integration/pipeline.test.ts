@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -121,6 +122,40 @@ describe('the pipeline end to end', () => {
     );
     expect(install.error).not.toMatch(/install-timeout/);
   });
+
+  // The builder's network is walled to the apt proxy (vm-network: restricted): the command reaches the proxy, and not
+  // a service on the runner's loopback (10.0.2.2 in an open user-mode network). The test's service listens the whole
+  // run, so a connection would be made by the kernel even while this process waits for the CLI.
+  it.each([{ backend: 'qemu' }, ...(umlRunsHere() ? [{ backend: 'uml' }] : [])])(
+    "walls the $backend builder's network: the apt proxy answers, the runner's loopback does not",
+    async ({ backend }) => {
+      let connections = 0;
+      const service = createNetServer((c) => {
+        connections += 1;
+        c.destroy();
+      });
+      await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
+      const port = (service.address() as AddressInfo).port;
+      const probe = [
+        'h=${http_proxy#http://}; h=${h%/}',
+        'if timeout 10 bash -c "exec 3<>/dev/tcp/${h%:*}/${h#*:}"; then echo "net: proxy reached"; else echo "net: proxy not reached"; fi',
+        `if timeout 10 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port}'; then echo "net: loopback reached"; else echo "net: loopback walled"; fi`,
+        'exit 1',
+      ].join('\n');
+      const argv = umlCommandRun(probe);
+      argv[argv.indexOf('--builder-backend') + 1] = backend;
+      const { status, out, dir } = runCli(argv, 20);
+      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => service.close(r));
+      const log = readFileSync(join(dir, 'logs', 'install.log'), 'utf8');
+      // The command's own exit 1: the project's failure.
+      expect(status, out.slice(-3000)).toBe(1);
+      expect(log).toMatch(/^.*net: proxy reached$/m);
+      expect(log).toMatch(/^.*net: loopback walled$/m);
+      expect(connections).toBe(0);
+      if (backend === 'uml') expect(out).toMatch(/the UML builder's network is walled/);
+    },
+  );
 
   it.runIf(umlRunsHere())(
     'runs an install-command in a User-Mode Linux builder: device-mapper, the apt proxy, the job dir and the export disk work there',

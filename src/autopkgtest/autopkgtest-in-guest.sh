@@ -4,7 +4,8 @@
 # server (the booted VM is the testbed; debian-vm-ci keeps its boot and console watching), against
 # the .deb files this run built.
 #
-# Usage: autopkgtest-in-guest.sh TEST_TIMEOUT_SECONDS
+# Usage: autopkgtest-in-guest.sh TEST_TIMEOUT_SECONDS NEEDS_INTERNET
+# NEEDS_INTERNET is autopkgtest's --needs-internet: skip when the VM's network is walled to the proxy.
 # apt already goes through the run's proxy (src/vm/guest-job.ts configures it before the script starts).
 #
 # Input in the share: autopkgtest-input.tar (source/ the source tree, debs/ the built packages).
@@ -15,6 +16,7 @@
 set -u
 exec 2>&1
 test_timeout=$1
+needs_internet=$2
 work=/var/tmp/debian-vm-ci-autopkgtest
 export DEBIAN_FRONTEND=noninteractive
 
@@ -36,7 +38,13 @@ set -- "$work"/debs/*.deb
 
 say "running autopkgtest on the source tree with $# built package(s)"
 status=0
-autopkgtest --output-dir "$work/out" --timeout-test="$test_timeout" \
+internet=
+if autopkgtest --help 2>&1 | grep -q -e '--needs-internet'; then
+  internet=--needs-internet=$needs_internet
+else
+  say "this autopkgtest has no --needs-internet: tests that need the internet run as any other"
+fi
+autopkgtest ${internet:+"$internet"} --output-dir "$work/out" --timeout-test="$test_timeout" \
   "$work/source/" "$@" -- null || status=$?
 say "autopkgtest exited with status $status"
 

@@ -5,9 +5,11 @@ import type { Config } from '../config.js';
 import { serialConsole, type Architecture } from '../debian.js';
 import type { StageIo } from '../deps.js';
 import { StageError } from '../errors.js';
+import type { AptProxy } from '../host/apt-proxy.js';
 import { ensureHostTools } from '../host/packages.js';
 import { cleanConsoleLine } from '../vm/console.js';
 import { readGuestFile } from '../vm/guest-file.js';
+import { guestNetwork, userNetdev, type GuestNetwork } from '../vm/guest-network.js';
 import { qemuBinary, qemuMachineArgv, qemuPackage } from '../vm/qemu.js';
 import { BACKEND_LABEL, SLIRP_HELPER, UML_KERNEL, type BuilderBackend } from './backend.js';
 import type { BuilderImage } from './image.js';
@@ -39,6 +41,8 @@ export interface BuilderJob {
    */
   exportFile: string;
   timeoutSeconds: number;
+  /** The run's apt proxy, started: served to a QEMU builder on a unix socket of its own. */
+  proxy: AptProxy;
 }
 
 /** The QEMU command line of a builder VM: the image's own kernel, job dir over 9p, console on stdout. */
@@ -46,7 +50,7 @@ export function qemuBuilderArgv(
   arch: Architecture,
   accel: 'kvm' | 'tcg',
   image: BuilderImage,
-  files: { cow: string; scratch: string; exportFile: string; jobDir: string },
+  files: { cow: string; scratch: string; exportFile: string; jobDir: string; network: GuestNetwork },
 ): string[] {
   return [
     ...qemuMachineArgv({ arch, accel, name: 'debian-vm-ci-builder', cpus: availableParallelism(), memoryMiB: 2048 }),
@@ -61,7 +65,7 @@ export function qemuBuilderArgv(
     '-drive',
     `file=${files.exportFile},if=virtio,format=raw,cache=unsafe`,
     '-netdev',
-    'user,id=net0',
+    userNetdev('net0', files.network),
     '-device',
     'virtio-net-pci,netdev=net0,romfile=',
     '-device',
@@ -102,10 +106,18 @@ export async function runBuilderJob(
     if (backend === 'uml') {
       const launcher = join(work, 'uml-launcher.py');
       writeFileSync(launcher, UML_LAUNCHER);
+      // Walled: libslirp-helper in a network namespace of its own, where only the proxy's port leads anywhere.
+      let proxySocket = '';
+      if (config.vmNetwork === 'restricted') {
+        proxySocket = join(runDir, 'apt-proxy.sock');
+        await job.proxy.serveSocket(proxySocket);
+      }
       argv = [
         'python3',
         launcher,
         SLIRP_HELPER,
+        proxySocket,
+        String(job.proxy.port),
         UML_KERNEL,
         `ubd0=${join(runDir, 'root.cow')},${builder.disk}`,
         `ubd1=${scratch}`,
@@ -131,11 +143,14 @@ export async function runBuilderJob(
         stage: 'install',
         log: io.log,
       });
+      const network = guestNetwork(runDir, config.vmNetwork === 'restricted');
+      await job.proxy.serveSocket(network.proxySocket);
       argv = qemuBuilderArgv(config.architecture, backend === 'qemu-kvm' ? 'kvm' : 'tcg', builder, {
         cow,
         scratch,
         exportFile: job.exportFile,
         jobDir: job.jobDir,
+        network,
       });
     }
     let lastLine = '';
@@ -148,6 +163,12 @@ export async function runBuilderJob(
       onLine: (line) => {
         // Terminal control sequences the guest's getty and systemd write (CSI, OSC) are not text.
         const l = cleanConsoleLine(line).trim();
+        const net = /^debian-vm-ci-uml-network: (.*)$/.exec(l);
+        if (net) {
+          if (net[1].startsWith('not walled')) deps.reporter.warning(`the UML builder's network is ${net[1]}`);
+          else progress(`the UML builder's network is ${net[1]}`);
+          return;
+        }
         if (l) {
           lastLine = l;
           recent.push(l.slice(0, 300));

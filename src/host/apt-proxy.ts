@@ -1,7 +1,15 @@
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { connect, isIP, type AddressInfo, type LookupFunction, type Socket } from 'node:net';
+import {
+  connect,
+  createServer as createNetServer,
+  isIP,
+  type AddressInfo,
+  type LookupFunction,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { dirname, join, normalize } from 'node:path';
 
 export interface AptProxyStats {
@@ -89,8 +97,9 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * A caching forward HTTP proxy for apt, on the host's loopback. Guests reach it at 10.0.2.2 (QEMU's and
- * libslirp's address for the host), so the mirror's name is resolved here, on the host, and never needs
+ * A caching forward HTTP proxy for apt, on the host's loopback. Guests reach it through a unix socket forwarded
+ * into their walled network (vm/guest-network.ts), or at 10.0.2.2 from the UML builder (libslirp's address for the
+ * host), so the mirror's name is resolved here, on the host, and never needs
  * to resolve inside a guest. Package files are cached under `root` for the next run (and the GitHub cache);
  * index files pass through. HTTPS mirrors are tunnelled (CONNECT) without caching.
  */
@@ -98,6 +107,8 @@ export class AptProxy {
   readonly stats: AptProxyStats = { requests: 0, hits: 0, misses: 0, bytesFromCache: 0, bytesFromUpstream: 0, errors: [] };
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** The unix sockets it serves VMs on (serveSocket). */
+  private readonly socketServers: NetServer[] = [];
 
   private readonly mirrorHost: string | undefined;
   private readonly ports: Set<number>;
@@ -164,8 +175,25 @@ export class AptProxy {
     return this.port;
   }
 
+  /**
+   * Serves the proxy on a unix socket as well, at `path`: where a VM's guestfwd bridge connects (vm/guest-network.ts).
+   * The socket is removed again by stop().
+   */
+  async serveSocket(path: string): Promise<void> {
+    const server = this.server;
+    if (!server) throw new Error('the apt proxy is not started');
+    rmSync(path, { force: true });
+    const unix = createNetServer((s) => server.emit('connection', s));
+    this.socketServers.push(unix);
+    await new Promise<void>((resolve, reject) => {
+      unix.once('error', reject);
+      unix.listen(path, () => resolve());
+    });
+  }
+
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
+    for (const unix of this.socketServers.splice(0)) await new Promise<void>((resolve) => unix.close(() => resolve()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

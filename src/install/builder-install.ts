@@ -1,5 +1,7 @@
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { readGuestFile } from '../vm/guest-file.js';
+import { GUEST_PROXY_URL } from '../vm/guest-network.js';
+import type { AptProxy } from '../host/apt-proxy.js';
 import { basename, join } from 'node:path';
 import type { Config } from '../config.js';
 import type { StageIo } from '../deps.js';
@@ -73,20 +75,27 @@ export async function installWithBuilder(
   io: StageIo,
   config: Config,
   paths: OutputPaths,
-  opts: { debs: string[]; proxyPort: number; work: string; accel: AccelVerdict | undefined },
+  opts: { debs: string[]; proxy: AptProxy; work: string; accel: AccelVerdict | undefined },
 ): Promise<{ boot: BootSpec; summary: string; isolation: string }> {
   const { deps, progress } = io;
   if (config.isolation === 'chroot') {
     throw new StageError('install', 'isolation: chroot is not available yet; use isolation: vm (or auto)');
   }
   const backend = await chooseBuilderBackend(io, config, opts.accel);
-  const builderImage = await ensureBuilderImage(io, config, opts.proxyPort, opts.work);
+  const builderImage = await ensureBuilderImage(io, config, opts.proxy.port, opts.work);
   const jobDir = join(paths.work, 'builder-job');
   mkdirSync(join(jobDir, 'debs'), { recursive: true });
   const jobId = deps.resources.add({ kind: 'dir', name: 'builder job', path: jobDir });
   try {
     writeFileSync(join(jobDir, 'job.sh'), INSTALL_JOB);
-    writeFileSync(join(jobDir, 'params'), jobParams(config, `http://10.0.2.2:${opts.proxyPort}/`));
+    writeFileSync(
+      join(jobDir, 'params'),
+      jobParams(
+        config,
+        // UML's network (libslirp-helper) has no forward into a walled network: the proxy is the host's there.
+        backend === 'uml' ? `http://10.0.2.2:${opts.proxy.port}/` : GUEST_PROXY_URL,
+      ),
+    );
     writeFileSync(join(jobDir, 'password'), config.password, { mode: 0o600 });
     // fast: the lean list replaces grml-debootstrap's; default: only the packages input, added to its own.
     const packages = config.installProfile === 'fast' ? grmlPackageList(config) : [...config.packages];
@@ -117,6 +126,7 @@ export async function installWithBuilder(
         scratchBytes: config.imageSizeBytes * 2 + 2 * 1024 ** 3,
         exportFile,
         timeoutSeconds: config.installTimeout,
+        proxy: opts.proxy,
       },
       opts.work,
     );

@@ -44,6 +44,7 @@ export async function installBuiltInFirstBoot(
     dir: vmDir.path,
     serialLog: join(paths.logs, FIRST_BOOT_SERIAL_LOG),
     overlay: false,
+    walled: true,
   }).catch((e: unknown) => {
     vmDir.release();
     throw e;

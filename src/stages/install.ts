@@ -13,8 +13,8 @@ import { INSTALLERS, type Installer } from '../install/installers.js';
 export interface InstallOptions {
   /** The .deb files the package stage built (installed into the image, or a built installer used as such). */
   debs: string[];
-  /** The run's apt proxy on 127.0.0.1. */
-  proxyPort: number;
+  /** The run's apt proxy, started: on 127.0.0.1 and, for a builder VM, on that VM's unix socket. */
+  proxy: AptProxy;
   /** A scratch directory of the stage, removed after it. */
   work: string;
 }
@@ -32,7 +32,8 @@ const RUN: Record<Installer, (ctx: StageContext, opts: InstallOptions) => Promis
   command: (ctx, opts) => installWithBuilder(ctx, ctx.config, ctx.paths, { ...opts, accel: ctx.results.accel }),
   mmdebstrap: (ctx, opts) =>
     installWithMmdebstrap(ctx, ctx.config, ctx.paths, {
-      ...opts,
+      work: opts.work,
+      proxyPort: opts.proxy.port,
       debs: ctx.config.installBuiltPackages ? opts.debs : [],
       accel: ctx.results.accel?.accel ?? 'tcg',
     }),
@@ -93,7 +94,7 @@ export const install: Stage<'install'> = {
     try {
       let done: InstallDone;
       try {
-        done = await RUN[config.installer](ctx, { debs, proxyPort: port, work: work.path });
+        done = await RUN[config.installer](ctx, { debs, proxy, work: work.path });
       } catch (e) {
         const trouble = mirrorTrouble(proxy, config.mirror);
         if (trouble && e instanceof StageError) throw new StageError('install', `${trouble} (${e.message})`, e.kind, e.details);

@@ -19,6 +19,7 @@ import {
 import { bootAndWatch, type BootedVm } from '../vm/boot-watch.js';
 import { copyGuestFile } from '../vm/guest-file.js';
 import { powerOffGuest, runGuestJob, tamperError } from '../vm/guest-job.js';
+import { guestNetwork } from '../vm/guest-network.js';
 import type { QemuVmSpec } from '../vm/qemu.js';
 import { SHARE_TAG } from '../vm/session.js';
 
@@ -231,6 +232,7 @@ function secondSpec(first: QemuVmSpec, dir: string): QemuVmSpec {
     monitorSocket: join(dir, 'monitor.sock'),
     pidFile: join(dir, 'qemu.pid'),
     share: { path: join(dir, 'share'), tag: SHARE_TAG },
+    network: guestNetwork(dir, first.network.restricted),
     uefiVars: first.uefiVars ? join(dir, 'efivars.fd') : undefined,
   };
 }

@@ -13,6 +13,7 @@ import { StageError } from '../errors.js';
 import { AptProxy } from '../host/apt-proxy.js';
 import { shellQuote } from '../host/shell.js';
 import { ConsoleFloodError, type GuestVm } from './guest.js';
+import { GUEST_PROXY_URL } from './guest-network.js';
 import { commandLine, GuestSession, GuestSessionError, type CommandResult } from './session.js';
 
 /** Where the guest's apt learns of the run's proxy. */
@@ -72,8 +73,12 @@ export async function runGuestJob(
   if (!booted) throw new StageError(stage, 'there is no booted VM');
   const proxy = AptProxy.forMirror(join(deps.cacheDir, 'apt'), config.mirror);
   try {
-    const port = await proxy.start();
-    progress(`apt proxy with cache ${join(deps.cacheDir, 'apt')} on 127.0.0.1:${port} (10.0.2.2:${port} in the guest)`);
+    await proxy.start();
+    const net = booted.vm.spec.network;
+    await proxy.serveSocket(net.proxySocket);
+    progress(
+      `apt proxy with cache ${join(deps.cacheDir, 'apt')}, ${GUEST_PROXY_URL} in the guest (its network is ${net.restricted ? 'walled to the proxy' : 'open: vm-network'})`,
+    );
     const session = await GuestSession.shared(booted.vm, {
       password: config.password,
       shareDir: booted.shareDir,
@@ -84,7 +89,7 @@ export async function runGuestJob(
     session.put(job.script.name, { content: job.script.text }, 0o755);
     // apt in the guest through the proxy, after mmdebstrap's and the installer's own configuration so this one
     // counts; the lifecycle script leaves this file out of its path lists.
-    const proxyConf = `Acquire::http::Proxy "http://10.0.2.2:${port}/";`;
+    const proxyConf = `Acquire::http::Proxy "${GUEST_PROXY_URL}";`;
     const command = [
       `printf '%s\\n' ${shellQuote(proxyConf)} > ${GUEST_APT_PROXY_CONF}`,
       commandLine(['sh', `./${job.script.name}`, ...job.args]),

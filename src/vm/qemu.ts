@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Firmware } from '../config.js';
 import { ARCHITECTURE, type Architecture } from '../debian.js';
+import { userNetdev, type GuestNetwork } from './guest-network.js';
 
 export function qemuBinary(arch: Architecture): string {
   return ARCHITECTURE[arch].qemuBinary;
@@ -61,6 +62,8 @@ export interface QemuVmSpec {
   pidFile: string;
   /** Host directory shared with the guest over 9p. */
   share?: { path: string; tag: string };
+  /** The user-mode network: walled to the apt proxy unless `restricted` is false. */
+  network: GuestNetwork;
   /** The UEFI code image (findUefiFirmware); the first known path when absent. */
   uefiCode?: string;
   /** Per-VM copy of the UEFI variable store. */
@@ -134,7 +137,7 @@ export function qemuArgv(spec: QemuVmSpec): string[] {
   argv.push('-monitor', `unix:${spec.monitorSocket},server=on,wait=off`);
   argv.push('-pidfile', spec.pidFile);
   argv.push('-drive', `file=${spec.disk},if=virtio,format=${spec.diskFormat},cache=unsafe,discard=unmap`);
-  argv.push('-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile=');
+  argv.push('-netdev', userNetdev('net0', spec.network), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   argv.push('-device', 'virtio-rng-pci');
   if (spec.share) {
     argv.push('-virtfs', `local,path=${spec.share.path},mount_tag=${spec.share.tag},security_model=none,id=${spec.share.tag}`);

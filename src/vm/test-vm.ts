@@ -21,6 +21,7 @@ import {
   type QemuVmSpec,
   type UefiFirmware,
 } from './qemu.js';
+import { guestNetwork } from './guest-network.js';
 import { SHARE_TAG } from './session.js';
 
 /** The UEFI firmware, installed from the distribution's package when none of the known paths has it. */
@@ -46,13 +47,22 @@ export interface TestVm {
 /**
  * The spec of a test VM of `image` in `dir` (a scratch dir of the caller's, short: unix socket paths are limited to
  * 107 bytes). `overlay`: the VM writes to a qcow2 overlay in `dir`, so the image stays as the installer made it;
- * otherwise to the image.
+ * otherwise to the image. Its network is walled to the apt proxy (vm/guest-network.ts) unless `vm-network` is
+ * `open`; `walled` keeps the wall regardless (the first boot, which only installs packages).
  */
 export async function prepareTestVm(
   io: StageIo,
   stage: StageName,
   config: Config,
-  opts: { accel: 'kvm' | 'tcg'; image: string; boot: BootSpec; dir: string; serialLog: string; overlay: boolean },
+  opts: {
+    accel: 'kvm' | 'tcg';
+    image: string;
+    boot: BootSpec;
+    dir: string;
+    serialLog: string;
+    overlay: boolean;
+    walled?: boolean;
+  },
 ): Promise<TestVm> {
   const { deps } = io;
   await ensureHostTools(deps, stage, 'booting the image', [
@@ -86,6 +96,7 @@ export async function prepareTestVm(
     monitorSocket: join(opts.dir, 'monitor.sock'),
     pidFile: join(opts.dir, 'qemu.pid'),
     share: { path: shareDir, tag: SHARE_TAG },
+    network: guestNetwork(opts.dir, opts.walled === true || config.vmNetwork === 'restricted'),
     uefiCode: uefi?.code,
     uefiVars,
   };
