@@ -39,10 +39,12 @@ const VALIDATE_TARGET_FACTOR = 1.5;
 
 const USAGE = `usage: npm run bench -- [--runs N] [--cold-runs N] [--warm-runs N] [--plain-runs N]
                       [--arm64-runs N] [--watcher-samples N] [--skip-pipeline] [--skip-plain] [--output FILE]
+                      [--keep-output DIR]
   --runs N sets cold, warm and plain runs at once (defaults: 1 cold, 3 warm, 1 plain).
   --arm64-runs N adds N runs of the main job for arm64 (UEFI) with the warm cache (default 0: under emulation
   on an amd64 host one takes 20 to 40 minutes), shown next to the amd64 warm runs.
-  --output defaults to bench/results.json when both halves run, build/bench-results.json otherwise.`;
+  --output defaults to bench/results.json when both halves run, build/bench-results.json otherwise.
+  --keep-output DIR moves the first warm run's output directory (reports, serial log, image) to DIR, which must not exist.`;
 
 const { values: opts } = parseArgs({
   options: {
@@ -55,6 +57,7 @@ const { values: opts } = parseArgs({
     'skip-pipeline': { type: 'boolean', default: false },
     'skip-plain': { type: 'boolean', default: false },
     output: { type: 'string' },
+    'keep-output': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -92,6 +95,8 @@ async function main(): Promise<number> {
   const watcherSamples = count('watcher-samples', 300);
   const bothHalves = coldRuns + warmRuns > 0 && plainRuns > 0;
   const output = resolve(opts.output ?? join(ROOT, bothHalves ? 'bench/results.json' : 'build/bench-results.json'));
+  const keepOutput = opts['keep-output'] === undefined ? undefined : resolve(opts['keep-output']);
+  if (keepOutput && existsSync(keepOutput)) throw new Error(`--keep-output ${keepOutput} exists already`);
   const work = mkdtempSync(join(tmpdir(), 'dvc-bench-'));
   const startedAt = new Date().toISOString();
   log(`mirror from the host's apt sources: ${MIRROR ? '<mirror>' : '(none found)'}`);
@@ -107,7 +112,8 @@ async function main(): Promise<number> {
     cold.push(await runOurs(ROOT, `cold ${i + 1}/${coldRuns}`, cache, realSerial));
   }
   const warmCache = caches[0] ?? cacheDirectory();
-  for (let i = 0; i < warmRuns; i++) warm.push(await runOurs(ROOT, `warm ${i + 1}/${warmRuns}`, warmCache, realSerial));
+  for (let i = 0; i < warmRuns; i++)
+    warm.push(await runOurs(ROOT, `warm ${i + 1}/${warmRuns}`, warmCache, realSerial, [], i === 0 ? keepOutput : undefined));
   const arm64: OursRecord[] = [];
   for (let i = 0; i < arm64Runs; i++)
     arm64.push(await runOurs(ROOT, `arm64 ${i + 1}/${arm64Runs}`, warmCache, join(work, 'serial-arm64.log'), ARM64_FLAGS));

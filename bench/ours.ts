@@ -1,8 +1,19 @@
 /** Our pipeline, the README main job through the bundled CLI, timed from its own result.json. */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RunResult, StageName } from '../src/results.js';
 import { log, now, redact, round, tail } from './util.js';
 
@@ -69,7 +80,8 @@ function childrenOf(pid: number): number[] {
 export const ARM64_FLAGS = ['--architecture', 'arm64', '--firmware', 'uefi'] as const;
 
 /**
- * One run of the main job (plus `extraFlags`) with DEBIAN_VM_CI_CACHE=cacheDir; its serial log copied to keepSerial.
+ * One run of the main job (plus `extraFlags`) with DEBIAN_VM_CI_CACHE=cacheDir; its serial log copied to keepSerial,
+ * its whole output directory moved to keepOutput when that is given (the smoke test reads the run's reports there).
  */
 export async function runOurs(
   root: string,
@@ -77,6 +89,7 @@ export async function runOurs(
   cacheDir: string,
   keepSerial: string,
   extraFlags: readonly string[] = [],
+  keepOutput?: string,
 ): Promise<OursRecord> {
   const work = mkdtempSync(join(tmpdir(), 'dvc-bench-ours-'));
   const out = join(work, 'out');
@@ -132,8 +145,21 @@ export async function runOurs(
   };
   if (code !== 0) log(`${label}: exit ${code}; log tail:\n${tail(logFile)}`);
   log(`${label}: ${record.status} in ${record.wallSeconds}s ${JSON.stringify(stages)} boot ${record.bootSeconds}s`);
+  if (keepOutput && existsSync(out)) keep(out, keepOutput);
   rmSync(work, { recursive: true, force: true });
   return record;
+}
+
+/** Moves dir to dest (which must not exist), copying across file systems. */
+function keep(dir: string, dest: string): void {
+  mkdirSync(dirname(dest), { recursive: true });
+  try {
+    renameSync(dir, dest);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    cpSync(dir, dest, { recursive: true, verbatimSymlinks: true });
+  }
+  log(`its output directory kept in ${dest}`);
 }
 
 /** A run's row of the table: boot is bootSeconds (QEMU start to login); the boot stage's own seconds are bootStage. */

@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAIN_JOB_FLAGS } from '../../bench/ours.js';
 import { ROOT as root } from '../support/cli-run.js';
 import { runPipeline as runIn } from '../support/pipeline-run.js';
 import { umlRunsHere } from '../support/uml.js';
 
 // The whole pipeline through the bundled CLI, as users and the README run it: real shellcheck, mmdebstrap,
-// QEMU (TCG here), goss in the guest, User-Mode Linux for an install-command. grml-debootstrap end to end is
+// QEMU (TCG here), goss in the guest, User-Mode Linux for an install-command. The README main job as root is
+// bench-smoke.test.ts's run of ours; as the runner user, as-runner.test.ts; grml-debootstrap end to end is
 // grml-debootstrap.test.ts (the long lane of vitest.config.ts).
 const work = mkdtempSync(join(tmpdir(), 'dvc-pipeline-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -19,63 +19,6 @@ const runCli = (args: string[], timeoutMinutes: number): ReturnType<typeof runIn
 type Stage = { name: string; status: string; error?: string };
 
 describe('the pipeline end to end', () => {
-  it('runs the README main job on the example: lint, package, mmdebstrap image with the package, boot, goss', () => {
-    // The same flags the benchmark times (bench/ours.ts).
-    const { status, out, result, dir } = runCli([...MAIN_JOB_FLAGS], 15);
-    expect(out).toContain('login prompt');
-    expect(status, out.slice(-3000)).toBe(0);
-    expect(result.status).toBe('passed');
-    expect((result.stages as Stage[]).map((s) => `${s.name}:${s.status}`)).toEqual([
-      'accel:passed',
-      'lint:passed',
-      'package:passed',
-      'install:passed',
-      'boot:passed',
-      'validate:passed',
-      'lifecycle:skipped',
-      'autopkgtest:skipped',
-      'upgrade:skipped',
-      'publish:passed',
-    ]);
-    // The example has no DEP-8 tests: autopkgtest: auto says why it does not apply, and costs nothing.
-    expect((result.stages as (Stage & { summary?: string })[]).find((s) => s.name === 'autopkgtest')?.summary).toBe(
-      'the project has no debian/tests/control',
-    );
-    const goss = result.goss as { tests: number; failures: number };
-    expect(goss.tests).toBeGreaterThanOrEqual(10);
-    expect(goss.failures).toBe(0);
-    expect(result.bootSeconds).toBeGreaterThan(0);
-    for (const f of [
-      'goss/goss.json',
-      'goss/goss.junit.xml',
-      'goss/goss.tap',
-      'goss/goss.md',
-      'serial.log',
-      'lint/shellcheck.sarif',
-      'summary.md',
-    ]) {
-      expect(existsSync(join(dir, f)), f).toBe(true);
-    }
-    // diagnostics: failure (the default) gathers nothing after a run that passed; goss checked the built package.
-    expect(existsSync(join(dir, 'diagnostics')), 'diagnostics/ after a passing run').toBe(false);
-    const gossResults = (
-      JSON.parse(readFileSync(join(dir, 'goss/goss.json'), 'utf8')) as {
-        results: { 'resource-type': string; 'resource-id': string; successful: boolean }[];
-      }
-    ).results;
-    expect(gossResults.find((r) => r['resource-type'] === 'Package' && r['resource-id'] === 'hello-dvc')?.successful).toBe(true);
-    expect(readFileSync(join(dir, 'serial.log'), 'utf8')).toMatch(/login: /);
-    // The build's apt proxy and dpkg shortcuts are not left in the installed system.
-    const image = join(dir, 'image', 'qemu.img');
-    expect(statSync(image).size).toBe(3 * 1024 ** 3); // image-size's default, 3G
-    const aptConf = spawnSync('debugfs', ['-R', 'ls /etc/apt/apt.conf.d', image], { encoding: 'utf8' }).stdout;
-    expect(aptConf).toContain('70debconf');
-    expect(aptConf).not.toContain('99mmdebstrap');
-    expect(spawnSync('debugfs', ['-R', 'ls /etc/dpkg/dpkg.cfg.d', image], { encoding: 'utf8' }).stdout).not.toContain(
-      '99mmdebstrap',
-    );
-  });
-
   /** An install-command in the UML builder; nothing before or after install. */
   const umlCommandRun = (command: string): string[] => [
     '--working-directory',
