@@ -129,10 +129,10 @@ describe('QEMU builder command line', () => {
   const files = { cow: '/s/root.qcow2', scratch: '/s/scratch.img', exportFile: '/w/job/export.img', jobDir: '/w/job', network };
 
   it('boots the builder image with its own kernel, job dir over 9p, console on stdout, throwaway disks', () => {
-    const argv = qemuBuilderArgv('amd64', 'tcg', image, files);
+    const argv = qemuBuilderArgv('amd64', 'tcg', image, files, 2);
     const joined = argv.join(' ');
     expect(argv[0]).toBe('qemu-system-x86_64');
-    expect(joined).toContain('-accel tcg,thread=multi -cpu max');
+    expect(joined).toContain('-accel tcg,thread=multi -cpu max -smp 2 -m 2048');
     expect(joined).toContain('-kernel /c/b.vmlinuz -initrd /c/b.initrd');
     expect(joined).toContain('-drive file=/s/root.qcow2,if=virtio,format=qcow2,cache=unsafe');
     expect(joined).toContain('-drive file=/s/scratch.img,if=virtio,format=raw,cache=unsafe');
@@ -151,8 +151,8 @@ describe('QEMU builder command line', () => {
   });
 
   it('uses KVM with the host CPU, and the arm64 machine and console', () => {
-    expect(qemuBuilderArgv('amd64', 'kvm', image, files).join(' ')).toContain('-accel kvm -cpu host');
-    const arm = qemuBuilderArgv('arm64', 'tcg', image, files);
+    expect(qemuBuilderArgv('amd64', 'kvm', image, files, 1).join(' ')).toContain('-accel kvm -cpu host -smp 1');
+    const arm = qemuBuilderArgv('arm64', 'tcg', image, files, 4);
     expect(arm[0]).toBe('qemu-system-aarch64');
     expect(arm.join(' ')).toContain('-machine virt');
     expect(arm[arm.indexOf('-append') + 1]).toContain('console=ttyAMA0,115200');

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUITE_FLAGS } from '../support/cli-run.js';
 import { filesContaining } from '../support/leftovers.js';
 import {
   cloneCheckout,
@@ -55,6 +56,7 @@ describe(`the upgrade stage, as the non-root user ${UPGRADE_USER} with sudo and 
         'run',
         '--output-dir',
         dir,
+        ...SUITE_FLAGS,
         '--working-directory',
         'examples/hello',
         '--installer',

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { ROOT } from './cli-run.js';
+import { ROOT, SUITE_FLAGS } from './cli-run.js';
 import { filesContaining, newScratchDirs, processesMentioning, scratchDirs } from './leftovers.js';
 
 /** The root password of the end-to-end runs: it must appear in no log and no report. */
@@ -24,7 +24,7 @@ export function runPipeline(
   const before = scratchDirs();
   const r = spawnSync(
     process.execPath,
-    [join(ROOT, 'dist/cli/index.js'), 'run', '--output-dir', dir, '--password', PIPELINE_PASSWORD, ...args],
+    [join(ROOT, 'dist/cli/index.js'), 'run', '--output-dir', dir, '--password', PIPELINE_PASSWORD, ...SUITE_FLAGS, ...args],
     {
       cwd: ROOT,
       encoding: 'utf8',

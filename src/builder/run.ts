@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { serialConsole, type Architecture } from '../debian.js';
@@ -45,15 +44,19 @@ export interface BuilderJob {
   proxy: AptProxy;
 }
 
-/** The QEMU command line of a builder VM: the image's own kernel, job dir over 9p, console on stdout. */
+/**
+ * The QEMU command line of a builder VM: the image's own kernel, job dir over 9p, console on stdout, `cpus` virtual
+ * CPUs (vm-cpus, as the test VM).
+ */
 export function qemuBuilderArgv(
   arch: Architecture,
   accel: 'kvm' | 'tcg',
   image: BuilderImage,
   files: { cow: string; scratch: string; exportFile: string; jobDir: string; network: GuestNetwork },
+  cpus: number,
 ): string[] {
   return [
-    ...qemuMachineArgv({ arch, accel, name: 'debian-vm-ci-builder', cpus: availableParallelism(), memoryMiB: 2048 }),
+    ...qemuMachineArgv({ arch, accel, name: 'debian-vm-ci-builder', cpus, memoryMiB: 2048 }),
     '-chardev',
     'stdio,id=con0,signal=off',
     '-serial',
@@ -145,13 +148,19 @@ export async function runBuilderJob(
       });
       const network = guestNetwork(runDir, config.vmNetwork === 'restricted');
       await job.proxy.serveSocket(network.proxySocket);
-      argv = qemuBuilderArgv(config.architecture, backend === 'qemu-kvm' ? 'kvm' : 'tcg', builder, {
-        cow,
-        scratch,
-        exportFile: job.exportFile,
-        jobDir: job.jobDir,
-        network,
-      });
+      argv = qemuBuilderArgv(
+        config.architecture,
+        backend === 'qemu-kvm' ? 'kvm' : 'tcg',
+        builder,
+        {
+          cow,
+          scratch,
+          exportFile: job.exportFile,
+          jobDir: job.jobDir,
+          network,
+        },
+        config.vmCpus,
+      );
     }
     let lastLine = '';
     let lastProgress = performance.now();
