@@ -36,9 +36,9 @@ status=0
 if [ $# -gt 0 ]; then
   npx vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json "$@" || status=$?
 else
-  # Two lanes side by side (vitest.config.ts): the long lane (two long VM runs) in a second
+  # Two lanes side by side (vitest.config.ts): the long lane (two long VM runs and the boot cases) in a second
   # vitest, its output in build/integration-long.log, printed when it ends. One vitest would run its projects one after the other.
-  echo "integration-long lane (grml-debootstrap and release upgrade end to end) started: build/integration-long.log"
+  echo "integration-long lane (grml-debootstrap and release upgrade end to end, the boot cases) started: build/integration-long.log"
   npx vitest run --project integration-long --reporter=default --reporter=json \
     --outputFile.json=build/vitest-long.json > build/integration-long.log 2>&1 &
   long=$!
